@@ -1,0 +1,414 @@
+import os
+import re
+from pathlib import Path
+
+from conan import ConanFile
+from conan.errors import ConanException, ConanInvalidConfiguration
+from conan.tools.apple import is_apple_os
+from conan.tools.build import cross_building
+from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
+from conan.tools.files import (apply_conandata_patches, copy, export_conandata_patches, get, load,
+                               rename, rmdir, save)
+
+required_conan_version = ">=2.4"
+
+
+# One table per axis. validate(), generate() and package_info() read these and nothing else, so a
+# backend or a CPU baseline is described in exactly one place.
+#
+#   cmake       cache variables the backend turns on (the CPU backend is always built as fallback)
+#   components  the extra ggml archives it produces, in link order (dependents first)
+#   system_libs / frameworks  what those archives need from the OS, per Conan os setting
+#   os          allowed host OSes (None: any), with the reason printed when refused
+BACKENDS = {
+    "cpu": {
+        "cmake": {},
+        "components": [],
+        "os": None,
+    },
+    "metal": {
+        # Embedding the shader library makes libggml-metal.a self-sufficient: no default.metallib or
+        # ggml-metal.metal has to be shipped next to the consumer's binary.
+        "cmake": {"GGML_METAL": True, "GGML_METAL_EMBED_LIBRARY": True,
+                  "GGML_BLAS": True, "GGML_BLAS_VENDOR": "Apple"},
+        "components": ["ggml-metal", "ggml-blas"],
+        "frameworks": {"ggml-metal": ["Foundation", "Metal", "MetalKit"],
+                       "ggml-blas": ["Accelerate"]},
+        "os": ["Macos", "iOS", "tvOS", "visionOS"],
+        "os_reason": "Metal exists only on Apple platforms; use backend=cpu (or cuda on Linux/Windows)",
+    },
+    "cuda": {
+        "cmake": {"GGML_CUDA": True},
+        "components": ["ggml-cuda"],
+        "os": ["Linux", "Windows"],
+        "os_reason": "NVIDIA CUDA is not available on Apple platforms; use backend=metal or cpu",
+    },
+}
+
+# What every build needs from the OS, per component, independent of the backend.
+SYSTEM_LIBS = {
+    "Linux": {"ggml-base": ["m", "pthread", "dl"], "ggml": ["dl"], "llama": ["m", "pthread"]},
+    "FreeBSD": {"ggml-base": ["m", "pthread"], "llama": ["m", "pthread"]},
+    "Windows": {},
+}
+FRAMEWORKS = {
+    # ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
+    "apple": {"ggml-cpu": ["Accelerate"]},
+}
+
+# CPU baselines: the ISA the ggml-cpu archive may use. Every ISA variable is always set, so the
+# result does not depend on upstream's defaults, which switch every x86 flag off when cross
+# building or when SOURCE_DATE_EPOCH is set, and use -march=native otherwise.
+_X86_FLAGS = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2",
+              "GGML_AVX_VNNI", "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI",
+              "GGML_AVX512_BF16", "GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"]
+_RV_FLAGS = ["GGML_RVV", "GGML_RV_ZFH", "GGML_RV_ZVFH", "GGML_RV_ZICBOP", "GGML_RV_ZIHINTPAUSE"]
+
+
+def _x86(*on):
+    return {flag: flag in on for flag in _X86_FLAGS}
+
+
+def _rv(*on):
+    return {flag: flag in on for flag in _RV_FLAGS}
+
+
+CPU_BASELINES = {
+    # x86-64 micro-architecture levels (psABI): v2 = SSE4.2/POPCNT, v3 = AVX2/FMA/F16C/BMI2,
+    # v4 = v3 + AVX-512 F/CD/VL/DQ/BW (ggml's GGML_AVX512 turns on exactly those five).
+    "x86-64-v2": {"arch": ["x86_64"], "cmake": _x86("GGML_SSE42")},
+    "x86-64-v3": {"arch": ["x86_64"], "cmake": _x86("GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA",
+                                                    "GGML_BMI2", "GGML_AVX2")},
+    "x86-64-v4": {"arch": ["x86_64"], "cmake": _x86("GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA",
+                                                    "GGML_BMI2", "GGML_AVX2", "GGML_AVX512")},
+    # armv8: plain ARMv8.0-A (every 64-bit Arm), ARMv8.2-A with dot product and fp16 arithmetic
+    # (Cortex-A55/A76 and later, all Apple Silicon, Graviton2+), ARMv8.6-A adding int8 matmul.
+    "armv8-a": {"arch": ["armv8"], "cmake": {"GGML_CPU_ARM_ARCH": "armv8-a"}},
+    "armv8.2-a+dotprod+fp16": {"arch": ["armv8"],
+                               "cmake": {"GGML_CPU_ARM_ARCH": "armv8.2-a+dotprod+fp16"}},
+    "armv8.6-a+dotprod+fp16+i8mm": {"arch": ["armv8"],
+                                    "cmake": {"GGML_CPU_ARM_ARCH": "armv8.6-a+dotprod+fp16+i8mm"}},
+    # riscv64: RV64GC only (any Linux-capable core; what Debian's gcc 12 can build), or upstream's
+    # vector set (RVV 1.0 + Zfh/Zvfh/Zicbop/Zihintpause, needs gcc >= 14 for the intrinsics).
+    "rv64gc": {"arch": ["riscv64"], "cmake": _rv()},
+    "rv64gcv": {"arch": ["riscv64"], "cmake": _rv(*_RV_FLAGS)},
+    # whatever the compiler targets by default, no ggml ISA flag at all (any arch)
+    "generic": {"arch": None, "cmake": {**_x86(), **_rv(), "GGML_CPU_ARM_ARCH": ""}},
+    # the build machine's CPU; never portable, refused when cross building
+    "native": {"arch": None, "cmake": {"GGML_NATIVE": True}},
+}
+DEFAULT_BASELINE = {"x86_64": "x86-64-v3", "armv8": "armv8-a", "riscv64": "rv64gc"}
+
+# Static link order, written down once. A single-pass linker (GNU ld, lld in its default mode
+# for ELF is order-insensitive but ld.bfd and mingw's ld are not) resolves an archive's undefined
+# symbols only from archives that come after it, so the order must be dependents first:
+#   llama -> ggml (backend registry) -> ggml-<backend>... -> ggml-cpu -> ggml-base
+# Each component `requires` the next ones, which is what makes CMakeDeps, PkgConfigDeps and
+# MakeDeps all emit -lllama -lggml -lggml-<backend> -lggml-cpu -lggml-base without --start-group.
+# (Upstream's llama.pc says -lggml -lggml-base -lllama, which fails for static archives.)
+CMAKE_TARGETS = {"llama": "llama"}  # everything else is ggml::<name>
+
+
+class LlamaCppConan(ConanFile):
+    name = "llama-cpp"
+    description = ("llama.cpp built as static archives per backend, meant to be linked into one "
+                   "self-contained shared object (Erlang/Elixir NIF, Python/Ruby/Node/JNI module)")
+    license = "MIT"
+    url = "https://github.com/ggml-org/llama.cpp"
+    homepage = "https://github.com/ggml-org/llama.cpp"
+    topics = ("llama", "llm", "ggml", "gguf", "inference", "static", "nif")
+    package_type = "static-library"
+    settings = "os", "arch", "compiler", "build_type"
+    options = {
+        "backend": ["cpu", "metal", "cuda"],
+        "fPIC": [True, False],
+        "openmp": [True, False],
+        "cpu_baseline": [None] + list(CPU_BASELINES),
+        # CUDA only (removed for other backends)
+        "cuda_architectures": ["ANY"],
+        "cuda_vmm": [True, False],
+        "cuda_fa_all_quants": [True, False],
+        "cuda_graphs": [True, False],
+    }
+    default_options = {
+        "backend": "cpu",
+        "fPIC": True,
+        "openmp": False,
+        "cpu_baseline": None,
+        # Volta .. Blackwell as real SASS for the common data-centre and desktop cards; see README.
+        "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120-real;120-virtual",
+        "cuda_vmm": False,
+        "cuda_fa_all_quants": False,
+        "cuda_graphs": True,
+    }
+    options_description = {
+        "backend": "GPU backend linked next to the always-built CPU backend",
+        "openmp": "use OpenMP for the CPU thread pool (adds libgomp/libomp to every consumer)",
+        "cpu_baseline": "ISA the CPU backend may assume; default: portable level of the arch",
+        "cuda_architectures": "CMAKE_CUDA_ARCHITECTURES for ggml-cuda (';'-separated)",
+        "cuda_vmm": "use CUDA virtual memory management: links the driver (libcuda.so.1)",
+        "cuda_fa_all_quants": "compile flash-attention kernels for every KV quant type (slow build)",
+        "cuda_graphs": "use CUDA graphs",
+    }
+
+    # ---------------------------------------------------------------- recipe plumbing
+
+    def set_version(self):
+        known = list(self.conan_data["sources"])
+        if self.version is None:
+            self.version = max(known, key=lambda v: int(v.lstrip("b")))
+        elif str(self.version) not in known:
+            raise ConanException(f"llama-cpp/{self.version}: unknown version; this recipe knows "
+                                 f"{', '.join(known)} (pass one of them with --version)")
+
+    def export_sources(self):
+        export_conandata_patches(self)
+
+    def config_options(self):
+        if self.settings.os == "Windows":
+            del self.options.fPIC
+        if is_apple_os(self):
+            self.options.backend = "metal"
+        self.options.cpu_baseline = DEFAULT_BASELINE.get(str(self.settings.arch), "generic")
+
+    def configure(self):
+        if self.options.backend != "cuda":
+            for opt in ("cuda_architectures", "cuda_vmm", "cuda_fa_all_quants", "cuda_graphs"):
+                self.options.rm_safe(opt)
+
+    def layout(self):
+        cmake_layout(self, src_folder="src")
+
+    @property
+    def _backend(self):
+        return BACKENDS[str(self.options.backend)]
+
+    @property
+    def _components(self):
+        """ggml/llama components in static link order (see the comment above CMAKE_TARGETS)."""
+        return ["llama", "ggml"] + self._backend["components"] + ["ggml-cpu", "ggml-base"]
+
+    # ---------------------------------------------------------------- checks
+
+    def validate(self):
+        os_ = str(self.settings.os)
+        backend = str(self.options.backend)
+        allowed = self._backend["os"]
+        if allowed is not None and os_ not in allowed:
+            raise ConanInvalidConfiguration(
+                f"backend={backend} is not supported on os={os_}: {self._backend['os_reason']}")
+
+        baseline = str(self.options.cpu_baseline)
+        arch = str(self.settings.arch)
+        valid_arches = CPU_BASELINES[baseline]["arch"]
+        if valid_arches is not None and arch not in valid_arches:
+            choices = [b for b, d in CPU_BASELINES.items() if d["arch"] is None or arch in d["arch"]]
+            raise ConanInvalidConfiguration(
+                f"cpu_baseline={baseline} is not valid for arch={arch}; "
+                f"choose one of: {', '.join(choices)}")
+        if baseline == "native" and cross_building(self):
+            raise ConanInvalidConfiguration(
+                f"cpu_baseline=native cannot be used when cross building for arch={arch}: "
+                f"pick an explicit level such as {DEFAULT_BASELINE.get(arch, 'generic')}")
+
+        if self.options.openmp and self.settings.compiler in ("apple-clang", "msvc"):
+            raise ConanInvalidConfiguration(
+                f"openmp=True is not supported with compiler={self.settings.compiler}: it ships no "
+                f"OpenMP runtime ggml can link; use openmp=False (ggml's own thread pool)")
+
+        if self.options.backend == "cuda":
+            archs = str(self.options.cuda_architectures)
+            if not re.fullmatch(r"(native|all|all-major|(\d{2,3}[af]?(-real|-virtual)?)(;\d{2,3}[af]?"
+                                r"(-real|-virtual)?)*)", archs):
+                raise ConanInvalidConfiguration(
+                    f"cuda_architectures={archs!r} is malformed: use ';'-separated compute "
+                    f"capabilities like '86-real;90-real;90-virtual', or 'all'/'all-major'/'native'")
+
+        if self.options.get_safe("fPIC") is not None and not self.options.fPIC:
+            self.output.warning(
+                "fPIC=False: the archives are not position independent and cannot be linked into a "
+                "shared object (NIF, Python/Ruby/Node module); keep fPIC=True unless you only link "
+                "executables")
+
+        if self.settings.compiler.get_safe("cppstd"):
+            from conan.tools.build import check_min_cppstd
+            check_min_cppstd(self, 17)
+
+    def validate_build(self):
+        if self.options.backend == "cuda" and self.settings.os == "Linux":
+            compiler = self.conf.get("tools.build:compiler_executables", default={},
+                                     check_type=dict).get("cuda")
+            if not compiler and not _which("nvcc"):
+                raise ConanInvalidConfiguration(
+                    "backend=cuda needs the CUDA compiler: nvcc is not on PATH and "
+                    "tools.build:compiler_executables has no 'cuda' entry; install the CUDA "
+                    "toolkit or set -c tools.build:compiler_executables=\"{'cuda': '/path/to/nvcc'}\"")
+
+    def package_id(self):
+        # The value of cpu_baseline is already explicit after config_options(); nothing to erase.
+        pass
+
+    # ---------------------------------------------------------------- build
+
+    def source(self):
+        data = self.conan_data["sources"][self.version]
+        urls = data["url"] if isinstance(data["url"], list) else [data["url"]]
+        # Air-gapped builds: a folder holding llama.cpp-<version>.tar.gz (byte-identical to the
+        # GitHub archive) goes first. The sha256 below is checked whichever URL served the file.
+        mirror = self.conf.get("user.llama-cpp:source_mirror")
+        if mirror:
+            archive = os.path.join(os.path.abspath(mirror), f"llama.cpp-{self.version}.tar.gz")
+            urls = [Path(archive).as_uri()] + urls
+        get(self, url=urls, sha256=data["sha256"], strip_root=True)
+
+    def generate(self):
+        generator = None
+        if not self.conf.get("tools.cmake.cmaketoolchain:generator"):
+            generator = "Ninja"
+        tc = CMakeToolchain(self, generator=generator)
+        info = self.conan_data["build_info"][self.version]
+        variables = {
+            "BUILD_SHARED_LIBS": False,
+            "CMAKE_POSITION_INDEPENDENT_CODE": bool(self.options.get_safe("fPIC", True)),
+            # hidden visibility: nothing from llama/ggml is exported from a shared object linked
+            # from these archives, on ELF and Mach-O, without --exclude-libs or version scripts
+            "CMAKE_C_VISIBILITY_PRESET": "hidden",
+            "CMAKE_CXX_VISIBILITY_PRESET": "hidden",
+            "CMAKE_OBJC_VISIBILITY_PRESET": "hidden",
+            "CMAKE_CUDA_VISIBILITY_PRESET": "hidden",
+            "CMAKE_VISIBILITY_INLINES_HIDDEN": True,
+            # only llama + ggml
+            "LLAMA_BUILD_COMMON": False,
+            "LLAMA_BUILD_TESTS": False,
+            "LLAMA_BUILD_TOOLS": False,
+            "LLAMA_BUILD_EXAMPLES": False,
+            "LLAMA_BUILD_SERVER": False,
+            "LLAMA_BUILD_APP": False,
+            "LLAMA_BUILD_MTMD": False,
+            "LLAMA_TOOLS_INSTALL": False,
+            "LLAMA_TESTS_INSTALL": False,
+            "LLAMA_OPENSSL": False,
+            "LLAMA_USE_SYSTEM_GGML": False,
+            "LLAMA_ALL_WARNINGS": False,
+            "GGML_BUILD_TESTS": False,
+            "GGML_BUILD_EXAMPLES": False,
+            "GGML_ALL_WARNINGS": False,
+            # the archives must not dlopen backends at runtime (they could pick a foreign libggml)
+            "GGML_BACKEND_DL": False,
+            "GGML_CPU_ALL_VARIANTS": False,
+            "GGML_CPU": True,
+            "GGML_STATIC": False,
+            # no network, no tool picked from the environment
+            "FETCHCONTENT_FULLY_DISCONNECTED": True,
+            "GGML_OPENMP_FETCH": False,
+            "GGML_CCACHE": False,
+            "GGML_OPENMP": bool(self.options.openmp),
+            "GGML_NATIVE": False,
+            # every accelerator backend off unless the backend table turns it on
+            "GGML_METAL": False,
+            "GGML_BLAS": False,
+            "GGML_CUDA": False,
+            "GGML_VULKAN": False,
+            "GGML_HIP": False,
+            "GGML_SYCL": False,
+            "GGML_OPENCL": False,
+            "GGML_RPC": False,
+            "GGML_ACCELERATE": is_apple_os(self),
+            # the version reported by llama_print_system_info / build info
+            "BUILD_NUMBER": info["number"],
+            "BUILD_COMMIT": info["commit"][:8],
+        }
+        variables.update(CPU_BASELINES[str(self.options.cpu_baseline)]["cmake"])
+        variables.update(self._backend["cmake"])
+        if self.options.backend == "cuda":
+            variables.update({
+                "CMAKE_CUDA_ARCHITECTURES": str(self.options.cuda_architectures),
+                "GGML_CUDA_NCCL": False,  # upstream default ON: a hard libnccl dependency
+                "GGML_CUDA_NO_VMM": not self.options.cuda_vmm,  # VMM links libcuda (the driver)
+                "GGML_CUDA_FA": True,
+                "GGML_CUDA_FA_ALL_QUANTS": bool(self.options.cuda_fa_all_quants),
+                "GGML_CUDA_GRAPHS": bool(self.options.cuda_graphs),
+            })
+        for key, value in variables.items():
+            tc.cache_variables[key] = value
+        tc.generate()
+
+    def build(self):
+        apply_conandata_patches(self)
+        cmake = CMake(self)
+        cmake.configure()
+        if self.options.openmp:
+            cache = load(self, os.path.join(self.build_folder, "CMakeCache.txt"))
+            if "GGML_OPENMP_ENABLED:INTERNAL=ON" not in cache:
+                raise ConanInvalidConfiguration(
+                    f"openmp=True but CMake found no OpenMP for compiler={self.settings.compiler}; "
+                    f"install its OpenMP runtime (libgomp/libomp-dev) or use openmp=False")
+        cmake.build()
+
+    def package(self):
+        copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
+        self._package_vendored_licenses()
+        cmake = CMake(self)
+        cmake.install()
+        for sub in ("lib/cmake", "lib/pkgconfig", "bin", "share"):
+            rmdir(self, os.path.join(self.package_folder, sub))
+        libdir = os.path.join(self.package_folder, "lib")
+        # ggml names its archives ggml*.a for MinGW (no lib prefix); -lggml looks for libggml.a
+        for name in os.listdir(libdir):
+            if name.endswith(".a") and not name.startswith("lib"):
+                rename(self, os.path.join(libdir, name), os.path.join(libdir, "lib" + name))
+
+    def _package_vendored_licenses(self):
+        # llamafile's sgemm (compiled into ggml-cpu) carries its own MIT notice in its header
+        sgemm = os.path.join(self.source_folder, "ggml", "src", "ggml-cpu", "llamafile", "sgemm.cpp")
+        if os.path.exists(sgemm):
+            lines = []
+            for line in load(self, sgemm).splitlines():
+                if not line.startswith("//"):
+                    break
+                lines.append(line[2:].strip())
+            save(self, os.path.join(self.package_folder, "licenses", "LICENSE-llamafile-sgemm"),
+                 "\n".join(lines).strip() + "\n")
+
+    # ---------------------------------------------------------------- consumers
+
+    def package_info(self):
+        self.cpp_info.set_property("cmake_file_name", "llama")
+        self.cpp_info.set_property("cmake_target_name", "llama::all")
+        self.cpp_info.set_property("pkg_config_name", "llama-cpp")
+        os_ = str(self.settings.os)
+        backend = self._backend
+        system_libs = SYSTEM_LIBS.get(os_, {})
+        frameworks = dict(FRAMEWORKS["apple"]) if is_apple_os(self) else {}
+        frameworks.update(backend.get("frameworks", {}))
+
+        order = self._components
+        for index, name in enumerate(order):
+            comp = self.cpp_info.components[name]
+            comp.libs = [name]
+            comp.set_property("cmake_target_name", CMAKE_TARGETS.get(name, f"ggml::{name}"))
+            comp.set_property("pkg_config_name", name)
+            comp.system_libs = list(system_libs.get(name, []))
+            comp.frameworks = list(frameworks.get(name, []))
+            # the direct next archives in link order; ggml needs every backend, so it requires all
+            if name == "llama":
+                comp.requires = ["ggml", "ggml-base"]
+            elif name == "ggml":
+                comp.requires = order[index + 1:]
+            elif name != "ggml-base":
+                comp.requires = ["ggml-base"]
+        if self.options.openmp:
+            runtime = {"gcc": "gomp", "clang": "omp"}.get(str(self.settings.compiler))
+            if runtime:
+                for name in ("ggml-cpu", "ggml-base"):
+                    self.cpp_info.components[name].system_libs.append(runtime)
+        if self.options.backend == "cuda":
+            cuda = ["cudart", "cublas", "cublasLt"]
+            if self.options.cuda_vmm:
+                cuda.append("cuda")
+            self.cpp_info.components["ggml-cuda"].system_libs.extend(cuda)
+
+
+def _which(program):
+    import shutil
+    return shutil.which(program)

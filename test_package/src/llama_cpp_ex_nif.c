@@ -1,0 +1,76 @@
+/* A real Erlang NIF over the same C ABI, in the shape of priv/llama_cpp_ex_nif.so. The only
+ * symbol it exports is nif_init (ERL_NIF_INIT); enif_* come from the VM at load time. */
+#include <erl_nif.h>
+#include <string.h>
+
+#include "llama_nif.h"
+
+static ERL_NIF_TERM binary_of(ErlNifEnv * env, const char * s) {
+    ERL_NIF_TERM term;
+    size_t n = s ? strlen(s) : 0;
+    unsigned char * buf = enif_make_new_binary(env, n, &term);
+    if (n) memcpy(buf, s, n);
+    return term;
+}
+
+static ERL_NIF_TERM error_of(ErlNifEnv * env, const char * reason) {
+    return enif_make_tuple2(env, enif_make_atom(env, "error"), binary_of(env, reason));
+}
+
+static ERL_NIF_TERM system_info(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    (void) argc;
+    (void) argv;
+    return binary_of(env, lnif_system_info());
+}
+
+static ERL_NIF_TERM devices(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    (void) argc;
+    (void) argv;
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (int i = lnif_device_count() - 1; i >= 0; --i) list = enif_make_list_cell(env, binary_of(env, lnif_device_describe(i)), list);
+    return list;
+}
+
+/* generate(ModelPath :: binary(), Prompt :: binary(), NPredict :: pos_integer()) ->
+ *     {ok, [Token]} | {error, Reason :: binary()} */
+static ERL_NIF_TERM generate(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary path, prompt;
+    int n_predict;
+    (void) argc;
+    if (!enif_inspect_binary(env, argv[0], &path) || !enif_inspect_binary(env, argv[1], &prompt) ||
+        !enif_get_int(env, argv[2], &n_predict) || n_predict < 0 || n_predict > 4096) {
+        return enif_make_badarg(env);
+    }
+    char cpath[4096], cprompt[4096];
+    if (path.size >= sizeof cpath || prompt.size >= sizeof cprompt) return error_of(env, "argument too long");
+    memcpy(cpath, path.data, path.size);
+    cpath[path.size] = 0;
+    memcpy(cprompt, prompt.data, prompt.size);
+    cprompt[prompt.size] = 0;
+
+    lnif_model * m = lnif_open(cpath, 0, 128);
+    if (!m) return error_of(env, lnif_last_error());
+    int32_t toks[4096];
+    int nonfinite = 0;
+    int n = lnif_generate(m, cprompt, n_predict, 2, toks, 4096, &nonfinite);
+    ERL_NIF_TERM result;
+    if (n < 0) {
+        result = error_of(env, lnif_last_error());
+    } else if (nonfinite) {
+        result = error_of(env, "non-finite logits");
+    } else {
+        ERL_NIF_TERM list = enif_make_list(env, 0);
+        for (int i = n - 1; i >= 0; --i) list = enif_make_list_cell(env, enif_make_int(env, toks[i]), list);
+        result = enif_make_tuple2(env, enif_make_atom(env, "ok"), list);
+    }
+    lnif_close(m);
+    return result;
+}
+
+static ErlNifFunc funcs[] = {
+    {"system_info", 0, system_info, 0},
+    {"devices", 0, devices, 0},
+    {"generate", 3, generate, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+};
+
+ERL_NIF_INIT(llama_cpp_ex_nif, funcs, NULL, NULL, NULL, NULL)

@@ -1,0 +1,216 @@
+// The test NIF's C ABI over the static llama.cpp archives. No C++ exception crosses this boundary,
+// every failure becomes a return value plus lnif_last_error().
+#define LNIF_BUILD 1
+#include "llama_nif.h"
+
+#include "ggml-backend.h"
+#include "llama.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct lnif_model {
+    llama_model * model = nullptr;
+    llama_context * ctx = nullptr;
+    const llama_vocab * vocab = nullptr;
+};
+
+namespace {
+
+thread_local std::string t_error;      // what lnif_last_error() returns
+thread_local std::string t_log_error;  // first error line llama.cpp logged during the current call
+
+void log_callback(ggml_log_level level, const char * text, void *) {
+    if (level == GGML_LOG_LEVEL_ERROR && text) {
+        std::string line(text);
+        while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+        // the first error of a failed call is the specific one ("error loading model: ...")
+        if (!line.empty() && t_log_error.empty()) t_log_error = line;
+    }
+    static const bool verbose = std::getenv("LNIF_VERBOSE") != nullptr;
+    if (verbose && text) std::fputs(text, stderr);
+}
+
+void init_once() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        llama_log_set(log_callback, nullptr);
+        llama_backend_init();
+    });
+}
+
+int fail(const std::string & what) {
+    t_error = what;
+    if (!t_log_error.empty()) t_error += ": " + t_log_error;
+    return -1;
+}
+
+template <typename F> auto guarded(F && f, decltype(f()) on_exception) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const std::exception & e) {
+        t_error = std::string("exception: ") + e.what();
+    } catch (...) {
+        t_error = "unknown exception";
+    }
+    return on_exception;
+}
+
+const char * device_type_name(enum ggml_backend_dev_type type) {
+    switch (type) {
+        case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+        case GGML_BACKEND_DEVICE_TYPE_ACCEL: return "accel";
+        default: return "other";
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char * lnif_system_info(void) {
+    init_once();
+    return llama_print_system_info();
+}
+
+int lnif_device_count(void) {
+    init_once();
+    return (int) ggml_backend_dev_count();
+}
+
+const char * lnif_device_describe(int i) {
+    init_once();
+    static thread_local std::string out;
+    if (i < 0 || (size_t) i >= ggml_backend_dev_count()) {
+        fail("device index out of range");
+        return nullptr;
+    }
+    ggml_backend_dev_t dev = ggml_backend_dev_get((size_t) i);
+    out = std::string(ggml_backend_dev_name(dev)) + "|" + device_type_name(ggml_backend_dev_type(dev)) +
+          "|" + ggml_backend_dev_description(dev);
+    return out.c_str();
+}
+
+lnif_model * lnif_open(const char * path, int vocab_only, int n_ctx) {
+    init_once();
+    t_error.clear();
+    t_log_error.clear();
+    return guarded([&]() -> lnif_model * {
+        if (!path || !*path) {
+            fail("no model path given");
+            return nullptr;
+        }
+        llama_model_params mp = llama_model_default_params();
+        mp.vocab_only = vocab_only != 0;
+        mp.n_gpu_layers = 0;  // the proof runs on the CPU; GPU builds still list their devices
+        llama_model * model = llama_model_load_from_file(path, mp);
+        if (!model) {
+            fail(std::string("failed to load model '") + path + "'");
+            return nullptr;
+        }
+        auto * m = new lnif_model;
+        m->model = model;
+        m->vocab = llama_model_get_vocab(model);
+        if (!vocab_only) {
+            llama_context_params cp = llama_context_default_params();
+            cp.n_ctx = n_ctx > 0 ? (uint32_t) n_ctx : 256;
+            cp.n_batch = cp.n_ctx;
+            cp.n_ubatch = cp.n_ctx;
+            cp.no_perf = true;
+            m->ctx = llama_init_from_model(model, cp);
+            if (!m->ctx) {
+                fail("failed to create a context");
+                lnif_close(m);
+                return nullptr;
+            }
+        }
+        return m;
+    }, nullptr);
+}
+
+void lnif_close(lnif_model * m) {
+    if (!m) return;
+    if (m->ctx) llama_free(m->ctx);
+    if (m->model) llama_model_free(m->model);
+    delete m;
+}
+
+int lnif_vocab_size(const lnif_model * m) {
+    return m ? llama_vocab_n_tokens(m->vocab) : -1;
+}
+
+int lnif_tokenize(lnif_model * m, const char * text, int len, int add_special, int32_t * out, int cap) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !text || len < 0 || cap < 0) return fail("invalid argument");
+    return guarded([&]() -> int {
+        std::vector<llama_token> toks(len + 16);
+        int n = llama_tokenize(m->vocab, text, len, toks.data(), (int32_t) toks.size(), add_special != 0, false);
+        if (n < 0) {
+            toks.resize(-n);
+            n = llama_tokenize(m->vocab, text, len, toks.data(), (int32_t) toks.size(), add_special != 0, false);
+        }
+        if (n < 0) return fail("tokenization failed");
+        if (n > cap) return fail("output buffer too small");
+        std::memcpy(out, toks.data(), sizeof(int32_t) * n);
+        return n;
+    }, -1);
+}
+
+int lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_threads, int32_t * out, int cap,
+                  int * nonfinite) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !prompt || !out || n_predict < 0) return fail("invalid argument");
+    if (!m->ctx) return fail("model was opened vocab-only; it cannot generate");
+    if (n_predict > cap) return fail("output buffer smaller than n_predict");
+    return guarded([&]() -> int {
+        const int n_ctx = (int) llama_n_ctx(m->ctx);
+        const int len = (int) std::strlen(prompt);
+        std::vector<llama_token> toks(len + 16);
+        int n_prompt = llama_tokenize(m->vocab, prompt, len, toks.data(), (int32_t) toks.size(), true, false);
+        if (n_prompt <= 0) return fail("the prompt produced no tokens");
+        if (n_prompt + n_predict > n_ctx) {
+            return fail("prompt (" + std::to_string(n_prompt) + " tokens) + n_predict (" + std::to_string(n_predict) +
+                        ") exceeds the context size " + std::to_string(n_ctx));
+        }
+        toks.resize(n_prompt);
+        if (n_threads > 0) llama_set_n_threads(m->ctx, n_threads, n_threads);
+        llama_memory_clear(llama_get_memory(m->ctx), true);
+
+        const int n_vocab = llama_vocab_n_tokens(m->vocab);
+        int bad = 0;
+        llama_batch batch = llama_batch_get_one(toks.data(), n_prompt);
+        llama_token next = 0;
+        for (int i = 0; i < n_predict; ++i) {
+            if (llama_decode(m->ctx, batch) != 0) return fail("llama_decode failed");
+            const float * logits = llama_get_logits_ith(m->ctx, -1);
+            if (!logits) return fail("no logits");
+            int best = 0;
+            for (int t = 0; t < n_vocab; ++t) {
+                if (!std::isfinite(logits[t])) {
+                    ++bad;
+                    continue;
+                }
+                if (logits[t] > logits[best] || !std::isfinite(logits[best])) best = t;
+            }
+            next = best;
+            out[i] = next;
+            batch = llama_batch_get_one(&next, 1);
+        }
+        if (nonfinite) *nonfinite = bad;
+        return n_predict;
+    }, -1);
+}
+
+const char * lnif_last_error(void) {
+    return t_error.c_str();
+}
+
+}  // extern "C"

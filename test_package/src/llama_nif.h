@@ -1,0 +1,49 @@
+/* The small C ABI of the test NIF. Everything a native-extension author needs to prove that the
+ * static llama.cpp archives work inside one shared object: open a model, tokenize, generate
+ * greedily, report errors, describe the system. Only these symbols are exported. */
+#ifndef LLAMA_NIF_H
+#define LLAMA_NIF_H
+
+#include <stdint.h>
+
+#if defined(LNIF_STATIC)  /* compiled into another module (the Erlang NIF): export nothing */
+#  define LNIF_API
+#elif defined(_WIN32)
+#  if defined(LNIF_BUILD)
+#    define LNIF_API __declspec(dllexport)
+#  else
+#    define LNIF_API __declspec(dllimport)
+#  endif
+#else
+#  define LNIF_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lnif_model lnif_model;
+
+/* llama_print_system_info() plus the build number; static storage */
+LNIF_API const char * lnif_system_info(void);
+/* number of ggml backend devices, and "name|type|description" of device i (type: cpu, gpu, igpu, accel) */
+LNIF_API int          lnif_device_count(void);
+LNIF_API const char * lnif_device_describe(int i);
+/* NULL on failure, lnif_last_error() says why */
+LNIF_API lnif_model * lnif_open(const char * path, int vocab_only, int n_ctx);
+LNIF_API void         lnif_close(lnif_model * m);
+LNIF_API int          lnif_vocab_size(const lnif_model * m);
+/* number of tokens written (<= cap), or -1 on error */
+LNIF_API int          lnif_tokenize(lnif_model * m, const char * text, int len, int add_special,
+                                    int32_t * out, int cap);
+/* greedy decoding of n_predict tokens after prompt; returns tokens written, -1 on error;
+ * *nonfinite counts logits that were NaN/Inf (a correct model gives 0) */
+LNIF_API int          lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_threads,
+                                    int32_t * out, int cap, int * nonfinite);
+/* last error of this thread, "" when none */
+LNIF_API const char * lnif_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
