@@ -315,7 +315,7 @@ class LlamaCppConan(ConanFile):
             "GGML_RPC": False,
             "GGML_ACCELERATE": is_apple_os(self),
             # the version reported by llama_print_system_info / build info
-            "BUILD_NUMBER": info["number"],
+            "BUILD_NUMBER": str(info["number"]),
             "BUILD_COMMIT": info["commit"][:8],
         }
         variables.update(CPU_BASELINES[str(self.options.cpu_baseline)]["cmake"])

@@ -1,0 +1,106 @@
+"""Shared fixtures: one temporary CONAN_HOME per test session (never ~/.conan2), no remotes,
+sources from the local mirror, and each package variant built once per session."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILES = os.path.join(ROOT, "profiles")
+REF = "llama-cpp/b11312"
+sys.path.insert(0, os.path.join(ROOT, "test_package"))
+
+
+def source_mirror():
+    """Folder holding llama.cpp-<version>.tar.gz: $LLAMA_CPP_SOURCE_MIRROR or ../shared/sources."""
+    return os.environ.get("LLAMA_CPP_SOURCE_MIRROR") or os.path.join(os.path.dirname(ROOT), "shared", "sources")
+
+
+def profile(name):
+    return os.path.join(PROFILES, name)
+
+
+def _conan_executable():
+    """The conan script installed next to this Python (so PATH can be changed freely in tests)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "conan")
+    return beside if os.path.exists(beside) else shutil.which("conan")
+
+
+class Conan:
+    """Runs the conan CLI against the session's private CONAN_HOME."""
+    executable = _conan_executable()
+
+    def __init__(self, home):
+        self.home = home
+        self.env = dict(os.environ, CONAN_HOME=home)
+        self.env.pop("SOURCE_DATE_EPOCH", None)
+
+    def __call__(self, *args, check=True, env=None, cwd=ROOT, timeout=3600):
+        started = time.time()
+        proc = subprocess.run([self.executable, *args], cwd=cwd, env={**self.env, **(env or {})},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        proc.seconds = time.time() - started
+        if check and proc.returncode != 0:
+            raise AssertionError(f"conan {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
+        return proc
+
+    def install_recipe(self, out, *args, check=True, env=None):
+        """`conan install` of the recipe itself: runs config/validate/generate, builds nothing.
+        Returns (process, cache variables of the generated CMake preset or None)."""
+        proc = self("install", ".", "-of", str(out), *args, check=check, env=env)
+        presets = glob.glob(os.path.join(str(out), "**", "CMakePresets.json"), recursive=True)
+        if proc.returncode != 0 or not presets:
+            return proc, None
+        with open(presets[0]) as f:
+            return proc, json.load(f)["configurePresets"][0]["cacheVariables"]
+
+
+@pytest.fixture(scope="session")
+def conan(tmp_path_factory):
+    home = str(tmp_path_factory.mktemp("conan_home"))
+    c = Conan(home)
+    os.makedirs(os.path.join(home, "profiles"), exist_ok=True)
+    shutil.copy(profile("linux-x86_64"), os.path.join(home, "profiles", "default"))
+    with open(os.path.join(home, "global.conf"), "w") as f:
+        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
+    c("remote", "remove", "*", check=False)
+    return c
+
+
+def build_package(conan, *args):
+    """conan create for one variant, test_package included; returns the process (output, timing)."""
+    return conan("create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"), *args)
+
+
+@pytest.fixture(scope="session")
+def cpu_package(conan):
+    """The default cpu package, built once per session through the README's build command shape."""
+    proc = build_package(conan)
+    folder = conan("cache", "path", f"{REF}:" + _package_id(proc.stdout)).stdout.strip()
+    return {"output": proc.stdout, "folder": folder, "seconds": proc.seconds}
+
+
+@pytest.fixture(scope="session")
+def cpu_nif(conan, cpu_package, tmp_path_factory):
+    """The test_package NIF of the cpu package, built in a scratch copy of test_package so tests
+    can load it (ctypes) and inspect it."""
+    work = tmp_path_factory.mktemp("tp")
+    dst = os.path.join(work, "test_package")
+    shutil.copytree(os.path.join(ROOT, "test_package"), dst,
+                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
+    proc = conan("test", dst, REF, "-pr:a", profile("linux-x86_64"))
+    found = glob.glob(os.path.join(dst, "build", "**", "libllama_nif.so"), recursive=True)
+    assert found, proc.stdout[-3000:]
+    return {"path": found[0], "build": os.path.dirname(found[0]), "output": proc.stdout}
+
+
+def _package_id(output):
+    for line in output.splitlines():
+        if "Full package reference:" in line:
+            return line.split(":")[-1].split("#")[0].strip()
+    raise AssertionError("no package reference in conan create output:\n" + output[-3000:])

@@ -1,0 +1,111 @@
+"""The self-containment checker must reject what makes a NIF fail to load or clash: exported ggml
+symbols, RPATH/RUNPATH, undeclared libraries (libgomp), missing hardening. Each case is a real
+shared object built here with gcc."""
+import shutil
+import subprocess
+
+import pytest
+
+import nifcheck
+
+GOOD = """
+__attribute__((visibility("default"))) int lnif_answer(void) { return 42; }
+"""
+
+
+def build(tmp_path, name, source, *flags, cc="gcc"):
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    out = tmp_path / f"lib{name}.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-fvisibility=hidden", "-fstack-protector-all", "-O1", str(src),
+                    "-o", str(out), "-Wl,-z,relro,-z,now,-z,noexecstack", *flags], check=True)
+    return str(out)
+
+
+def problems(path, **kwargs):
+    return nifcheck.check(path, **kwargs)[1]
+
+
+def test_clean_library_passes(tmp_path):
+    b, found = nifcheck.check(build(tmp_path, "good", GOOD))
+    assert found == []
+    assert b.format == "ELF" and b.machine == "x86_64"
+    assert b.exports == ["lnif_answer"]
+
+
+def test_rejects_exported_ggml_symbol(tmp_path):
+    lib = build(tmp_path, "leaky", GOOD + '__attribute__((visibility("default"))) void ggml_init(void) {}\n')
+    found = problems(lib)
+    assert any(p.startswith("exports ggml_init") for p in found), found
+    assert nifcheck.leaked(nifcheck.inspect(lib)) == ["ggml_init"]
+
+
+def test_rejects_runpath_and_rpath(tmp_path):
+    runpath = build(tmp_path, "runpath", GOOD, "-Wl,-rpath,/opt/llama/lib", "-Wl,--enable-new-dtags")
+    assert any("has RUNPATH=/opt/llama/lib" in p for p in problems(runpath))
+    rpath = build(tmp_path, "rpath", GOOD, "-Wl,-rpath,$ORIGIN", "-Wl,--disable-new-dtags")
+    assert any("has RPATH=$ORIGIN" in p for p in problems(rpath))
+
+
+OPENMP = GOOD + """
+#include <omp.h>
+__attribute__((visibility("default"))) int lnif_threads(void) { return omp_get_max_threads(); }
+"""
+
+
+def test_rejects_libgomp_unless_declared(tmp_path):
+    lib = build(tmp_path, "omp", OPENMP, "-fopenmp")
+    found = problems(lib)
+    assert any(p.startswith("needs libgomp.so.1") for p in found), found
+    assert any("from libgomp.so.1" in p for p in found), "undefined symbols are attributed to their library"
+    assert problems(lib, libs=["gomp"]) == [], "openmp=True declares gomp, which makes it allowed"
+
+
+def test_rejects_dynamic_cxx_runtime_unless_allowed(tmp_path):
+    src = tmp_path / "cxx.cpp"
+    src.write_text('#include <string>\n__attribute__((visibility("default"))) extern "C" '
+                   'unsigned long lnif_len(const char * s) { return std::string(s).size(); }\n')
+    out = str(tmp_path / "libcxx.so")
+    subprocess.run(["g++", "-shared", "-fPIC", "-fvisibility=hidden", "-fstack-protector-all", str(src), "-o",
+                    out, "-Wl,-z,relro,-z,now"], check=True)
+    assert any(p.startswith("needs libstdc++.so.6") for p in problems(out))
+    assert not [p for p in problems(out, cxx_runtime_dynamic=True) if "libstdc++" in p]
+
+
+def test_rejects_undefined_symbol_from_nowhere_but_allows_host_api(tmp_path):
+    src = GOOD + "extern int enif_make_int(void); extern int mystery(void);\n" \
+                 '__attribute__((visibility("default"))) int lnif_x(void) { return enif_make_int() + mystery(); }\n'
+    lib = build(tmp_path, "undef", src)
+    found = problems(lib, undefined=("enif_",))
+    assert any("leaves mystery undefined" in p for p in found), found
+    assert not any("enif_make_int" in p for p in found)
+
+
+def test_rejects_missing_hardening(tmp_path):
+    src = tmp_path / "soft.c"
+    src.write_text(GOOD)
+    out = str(tmp_path / "libsoft.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-fvisibility=hidden", "-fno-stack-protector", str(src), "-o", out,
+                    "-Wl,-z,norelro,-z,lazy"], check=True)
+    found = problems(out)
+    for what in ("relro", "bind_now", "stack_protector"):
+        assert f"is not hardened: {what} missing" in found
+
+
+@pytest.mark.skipif(not shutil.which("x86_64-w64-mingw32-gcc"), reason="mingw-w64 not installed")
+def test_pe_imports_and_exports(tmp_path):
+    src = tmp_path / "w.c"
+    src.write_text('__declspec(dllexport) int lnif_answer(void) { return 42; }\n')
+    out = str(tmp_path / "w.dll")
+    subprocess.run(["x86_64-w64-mingw32-gcc", "-shared", str(src), "-o", out, "-static"], check=True)
+    b, found = nifcheck.check(out)
+    assert b.format == "PE" and b.exports == ["lnif_answer"]
+    assert {d.lower() for d in b.needed} <= {"kernel32.dll", "msvcrt.dll", "advapi32.dll"}, b.needed
+    assert found == [], found
+
+
+def test_cli_reports_and_fails(tmp_path, capsys):
+    lib = build(tmp_path, "leaky2", GOOD + '__attribute__((visibility("default"))) void llama_x(void) {}\n')
+    assert nifcheck.main([lib]) == 1
+    out = capsys.readouterr().out
+    assert "ggml/gguf/llama exports: 1" in out and "FAIL liblleaky2.so" not in out and "exports llama_x" in out

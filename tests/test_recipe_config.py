@@ -1,0 +1,150 @@
+"""Fast tests: option -> CMake mapping and validation, through `conan install` of the recipe
+(config_options/validate/generate run, nothing is built)."""
+import shutil
+
+import pytest
+
+from conftest import profile
+
+ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
+       "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
+HOST = ["-pr:b", profile("linux-x86_64")]
+
+
+def _isa_on(cache):
+    return {flag for flag in ISA if cache.get(flag) == "ON"}
+
+
+@pytest.fixture(scope="module")
+def default_cache(conan, tmp_path_factory):
+    _, cache = conan.install_recipe(tmp_path_factory.mktemp("default"), "-pr:a", profile("linux-x86_64"))
+    return cache
+
+
+def test_default_build_is_portable_static_and_offline(default_cache):
+    c = default_cache
+    assert c["BUILD_SHARED_LIBS"] == "OFF"
+    assert c["CMAKE_POSITION_INDEPENDENT_CODE"] == "ON"
+    assert c["GGML_NATIVE"] == "OFF", "never -march=native by default"
+    assert _isa_on(c) == {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}
+    assert c["GGML_OPENMP"] == "OFF", "libgomp must not reach consumers unless asked for"
+    for key in ("GGML_BACKEND_DL", "GGML_CPU_ALL_VARIANTS", "LLAMA_BUILD_TESTS", "LLAMA_BUILD_TOOLS",
+                "LLAMA_BUILD_EXAMPLES", "LLAMA_BUILD_SERVER", "LLAMA_BUILD_APP", "LLAMA_BUILD_COMMON",
+                "LLAMA_OPENSSL", "GGML_CUDA", "GGML_METAL", "GGML_CCACHE", "GGML_OPENMP_FETCH"):
+        assert c[key] == "OFF", key
+    assert c["FETCHCONTENT_FULLY_DISCONNECTED"] == "ON"
+    for lang in ("C", "CXX", "OBJC", "CUDA"):
+        assert c[f"CMAKE_{lang}_VISIBILITY_PRESET"] == "hidden"
+    assert c["CMAKE_VISIBILITY_INLINES_HIDDEN"] == "ON"
+    assert c["BUILD_NUMBER"] == "11312"
+
+
+@pytest.mark.parametrize("baseline, expected", [
+    ("x86-64-v2", {"GGML_SSE42"}),
+    ("x86-64-v3", {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}),
+    ("x86-64-v4", {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX512"}),
+    ("generic", set()),
+])
+def test_x86_baselines_set_every_isa_flag(conan, tmp_path, baseline, expected):
+    _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", f"*:cpu_baseline={baseline}")
+    assert _isa_on(cache) == expected
+    assert all(cache[flag] in ("ON", "OFF") for flag in ISA), "every ISA flag is explicit"
+    assert cache["GGML_NATIVE"] == "OFF"
+
+
+def test_native_baseline_is_opt_in(conan, tmp_path):
+    _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=native")
+    assert cache["GGML_NATIVE"] == "ON"
+
+
+def test_source_date_epoch_and_cross_building_do_not_change_isa_flags(conan, tmp_path, default_cache):
+    """Upstream turns every x86 ISA flag off under SOURCE_DATE_EPOCH or cross building; ours are
+    explicit, so the toolchain is identical."""
+    _, with_epoch = conan.install_recipe(tmp_path / "epoch", "-pr:a", profile("linux-x86_64"),
+                                         env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert with_epoch == default_cache
+    _, cross = conan.install_recipe(tmp_path / "cross", "-pr:h", profile("linux-x86_64"), "-pr:b",
+                                    profile("linux-x86_64"), "-s:b", "arch=armv8")
+    assert {k: cross[k] for k in ISA + ["GGML_NATIVE"]} == {k: default_cache[k] for k in ISA + ["GGML_NATIVE"]}
+
+
+@pytest.mark.parametrize("prof, expected", [
+    ("linux-armv8", {"GGML_CPU_ARM_ARCH": "armv8-a", "GGML_NATIVE": "OFF"}),
+    ("linux-riscv64", {"GGML_RVV": "OFF", "GGML_RV_ZFH": "OFF", "GGML_RV_ZVFH": "OFF", "GGML_NATIVE": "OFF"}),
+    ("windows-x86_64-mingw", {"GGML_AVX2": "ON", "GGML_AVX512": "OFF", "BUILD_SHARED_LIBS": "OFF"}),
+    ("macos-armv8-metal", {"GGML_METAL": "ON", "GGML_METAL_EMBED_LIBRARY": "ON", "GGML_BLAS": "ON",
+                           "GGML_BLAS_VENDOR": "Apple", "GGML_ACCELERATE": "ON", "GGML_CPU_ARM_ARCH": "armv8-a"}),
+    ("macos-x86_64", {"GGML_METAL": "OFF", "GGML_ACCELERATE": "ON", "GGML_AVX2": "ON", "GGML_AVX512": "OFF"}),
+    ("linux-x86_64-cuda", {"GGML_CUDA": "ON", "GGML_CUDA_NCCL": "OFF", "GGML_CUDA_NO_VMM": "ON",
+                           "GGML_CUDA_FA": "ON"}),
+])
+def test_target_profiles_generate_the_expected_toolchain(conan, tmp_path, prof, expected):
+    proc, cache = conan.install_recipe(tmp_path, "-pr:h", profile(prof), *HOST)
+    assert cache is not None, proc.stdout[-3000:]
+    assert {k: cache.get(k) for k in expected} == expected
+
+
+def test_armv8_levels(conan, tmp_path):
+    _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST,
+                                    "-o", "*:cpu_baseline=armv8.2-a+dotprod+fp16")
+    assert cache["GGML_CPU_ARM_ARCH"] == "armv8.2-a+dotprod+fp16"
+
+
+def test_openmp_and_cuda_options_reach_cmake(conan, tmp_path):
+    _, cache = conan.install_recipe(tmp_path / "omp", "-pr:a", profile("linux-x86_64"), "-o", "*:openmp=True")
+    assert cache["GGML_OPENMP"] == "ON"
+    _, cache = conan.install_recipe(tmp_path / "vmm", "-pr:h", profile("linux-x86_64-cuda"), *HOST,
+                                    "-o", "*:cuda_vmm=True", "-o", "*:cuda_architectures=86-real;90-virtual")
+    assert cache["GGML_CUDA_NO_VMM"] == "OFF"
+    assert cache["CMAKE_CUDA_ARCHITECTURES"] == "86-real;90-virtual"
+
+
+INVALID = [
+    # (id, conan install arguments, the one line the user must see)
+    ("metal-on-linux", ["-pr:a", profile("linux-x86_64"), "-o", "*:backend=metal"],
+     "backend=metal is not supported on os=Linux"),
+    ("metal-on-windows", ["-pr:h", profile("windows-x86_64-mingw"), *HOST, "-o", "*:backend=metal"],
+     "backend=metal is not supported on os=Windows"),
+    ("cuda-on-macos", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:backend=cuda"],
+     "backend=cuda is not supported on os=Macos"),
+    ("x86-baseline-on-armv8", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=x86-64-v3"],
+     "cpu_baseline=x86-64-v3 is not valid for arch=armv8"),
+    ("arm-baseline-on-x86_64", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=armv8-a"],
+     "cpu_baseline=armv8-a is not valid for arch=x86_64"),
+    ("native-when-cross-building", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=native"],
+     "cpu_baseline=native cannot be used when cross building for arch=armv8"),
+    ("malformed-cuda-architectures", ["-pr:h", profile("linux-x86_64-cuda"), *HOST,
+                                      "-o", "*:cuda_architectures=sm_90,compute_90"],
+     "cuda_architectures='sm_90,compute_90' is malformed"),
+    ("openmp-without-runtime", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:openmp=True"],
+     "openmp=True is not supported with compiler=apple-clang"),
+    ("unknown-version", ["-pr:a", profile("linux-x86_64"), "--version", "b1"],
+     "llama-cpp/b1: unknown version; this recipe knows b11312"),
+]
+
+
+@pytest.mark.parametrize("args, message", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_input_gives_one_clear_line(conan, tmp_path, args, message):
+    proc, _ = conan.install_recipe(tmp_path, *args, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stdout.splitlines() if message in line]
+    assert len(lines) == 1, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout and "CMake Error" not in proc.stdout
+
+
+def test_cuda_without_a_cuda_compiler_is_refused_before_building(conan, tmp_path):
+    """validate_build(): no nvcc on PATH and no compiler_executables['cuda'] -> one line, no build."""
+    env = {"PATH": "/usr/bin:/bin"}  # the system compilers, no CUDA toolkit
+    assert not shutil.which("nvcc", path=env["PATH"])
+    proc = conan("create", ".", "-pr:a", profile("linux-x86_64"), "-o", "*:backend=cuda", "--build=missing",
+                 "-tf", "", check=False, env=env)
+    assert proc.returncode != 0
+    assert sum("backend=cuda needs the CUDA compiler" in line for line in proc.stdout.splitlines()) == 1, \
+        proc.stdout[-3000:]
+    assert "Calling build()" not in proc.stdout
+
+
+def test_fpic_false_warns(conan, tmp_path):
+    proc, _ = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:fPIC=False")
+    assert proc.returncode == 0
+    assert "fPIC=False: the archives are not position independent" in proc.stdout
