@@ -13,6 +13,8 @@ from conan.tools.files import (apply_conandata_patches, copy, export_conandata_p
 required_conan_version = ">=2.4"
 
 
+APPLE_OS = {"Macos", "iOS", "watchOS", "tvOS", "visionOS"}
+
 # One table per axis. validate(), generate() and package_info() read these and nothing else, so a
 # backend or a CPU baseline is described in exactly one place.
 #
@@ -34,12 +36,14 @@ BACKENDS = {
         "components": ["ggml-metal", "ggml-blas"],
         "frameworks": {"ggml-metal": ["Foundation", "Metal", "MetalKit"],
                        "ggml-blas": ["Accelerate"]},
-        "os": ["Macos", "iOS", "tvOS", "visionOS"],
+        "os": sorted(APPLE_OS),
         "os_reason": "Metal exists only on Apple platforms; use backend=cpu (or cuda on Linux/Windows)",
     },
     "cuda": {
         "cmake": {"GGML_CUDA": True},
         "components": ["ggml-cuda"],
+        # the CUDA runtime stays dynamic (ADR): every CUDA host has it; the driver only with VMM
+        "system_libs": {"ggml-cuda": ["cudart", "cublas", "cublasLt"]},
         "os": ["Linux", "Windows"],
         "os_reason": "NVIDIA CUDA is not available on Apple platforms; use backend=metal or cpu",
     },
@@ -51,10 +55,11 @@ SYSTEM_LIBS = {
     "FreeBSD": {"ggml-base": ["m", "pthread"], "llama": ["m", "pthread"]},
     "Windows": {},
 }
-FRAMEWORKS = {
-    # ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
-    "apple": {"ggml-cpu": ["Accelerate"]},
-}
+
+# ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
+FRAMEWORKS = {"ggml-cpu": ["Accelerate"]}
+OPENMP_RUNTIME = {"gcc": "gomp", "clang": "omp"}
+CUDA_DRIVER_LIB = "cuda"  # libcuda.so.1, only linked with cuda_vmm=True
 
 # CPU baselines: the ISA the ggml-cpu archive may use. Every ISA variable is always set, so the
 # result does not depend on upstream's defaults, which switch every x86 flag off when cross
@@ -127,6 +132,7 @@ class LlamaCppConan(ConanFile):
         # CUDA only (removed for other backends)
         "cuda_architectures": ["ANY"],
         "cuda_vmm": [True, False],
+        "cuda_fa": [True, False],
         "cuda_fa_all_quants": [True, False],
         "cuda_graphs": [True, False],
     }
@@ -138,6 +144,7 @@ class LlamaCppConan(ConanFile):
         # Volta .. Blackwell as real SASS for the common data-centre and desktop cards; see README.
         "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120-real;120-virtual",
         "cuda_vmm": False,
+        "cuda_fa": True,
         "cuda_fa_all_quants": False,
         "cuda_graphs": True,
     }
@@ -147,6 +154,7 @@ class LlamaCppConan(ConanFile):
         "cpu_baseline": "ISA the CPU backend may assume; default: portable level of the arch",
         "cuda_architectures": "CMAKE_CUDA_ARCHITECTURES for ggml-cuda (';'-separated)",
         "cuda_vmm": "use CUDA virtual memory management: links the driver (libcuda.so.1)",
+        "cuda_fa": "compile the flash-attention kernels (most of the build time; off = slower long contexts)",
         "cuda_fa_all_quants": "compile flash-attention kernels for every KV quant type (slow build)",
         "cuda_graphs": "use CUDA graphs",
     }
@@ -173,7 +181,7 @@ class LlamaCppConan(ConanFile):
 
     def configure(self):
         if self.options.backend != "cuda":
-            for opt in ("cuda_architectures", "cuda_vmm", "cuda_fa_all_quants", "cuda_graphs"):
+            for opt in ("cuda_architectures", "cuda_vmm", "cuda_fa", "cuda_fa_all_quants", "cuda_graphs"):
                 self.options.rm_safe(opt)
 
     def layout(self):
@@ -182,11 +190,6 @@ class LlamaCppConan(ConanFile):
     @property
     def _backend(self):
         return BACKENDS[str(self.options.backend)]
-
-    @property
-    def _components(self):
-        """ggml/llama components in static link order (see the comment above CMAKE_TARGETS)."""
-        return ["llama", "ggml"] + self._backend["components"] + ["ggml-cpu", "ggml-base"]
 
     # ---------------------------------------------------------------- checks
 
@@ -325,7 +328,7 @@ class LlamaCppConan(ConanFile):
                 "CMAKE_CUDA_ARCHITECTURES": str(self.options.cuda_architectures),
                 "GGML_CUDA_NCCL": False,  # upstream default ON: a hard libnccl dependency
                 "GGML_CUDA_NO_VMM": not self.options.cuda_vmm,  # VMM links libcuda (the driver)
-                "GGML_CUDA_FA": True,
+                "GGML_CUDA_FA": bool(self.options.cuda_fa),
                 "GGML_CUDA_FA_ALL_QUANTS": bool(self.options.cuda_fa_all_quants),
                 "GGML_CUDA_GRAPHS": bool(self.options.cuda_graphs),
             })
@@ -376,37 +379,49 @@ class LlamaCppConan(ConanFile):
         self.cpp_info.set_property("cmake_file_name", "llama")
         self.cpp_info.set_property("cmake_target_name", "llama::all")
         self.cpp_info.set_property("pkg_config_name", "llama-cpp")
-        os_ = str(self.settings.os)
-        backend = self._backend
-        system_libs = SYSTEM_LIBS.get(os_, {})
-        frameworks = dict(FRAMEWORKS["apple"]) if is_apple_os(self) else {}
-        frameworks.update(backend.get("frameworks", {}))
-
-        order = self._components
-        for index, name in enumerate(order):
+        model = link_model(str(self.settings.os), str(self.options.backend), bool(self.options.openmp),
+                           str(self.settings.compiler), bool(self.options.get_safe("cuda_vmm", False)))
+        for name, spec in model.items():
             comp = self.cpp_info.components[name]
             comp.libs = [name]
-            comp.set_property("cmake_target_name", CMAKE_TARGETS.get(name, f"ggml::{name}"))
+            comp.requires = spec["requires"]
+            comp.system_libs = spec["system_libs"]
+            comp.frameworks = spec["frameworks"]
+            comp.set_property("cmake_target_name", spec["cmake_target"])
             comp.set_property("pkg_config_name", name)
-            comp.system_libs = list(system_libs.get(name, []))
-            comp.frameworks = list(frameworks.get(name, []))
-            # the direct next archives in link order; ggml needs every backend, so it requires all
-            if name == "llama":
-                comp.requires = ["ggml", "ggml-base"]
-            elif name == "ggml":
-                comp.requires = order[index + 1:]
-            elif name != "ggml-base":
-                comp.requires = ["ggml-base"]
-        if self.options.openmp:
-            runtime = {"gcc": "gomp", "clang": "omp"}.get(str(self.settings.compiler))
-            if runtime:
-                for name in ("ggml-cpu", "ggml-base"):
-                    self.cpp_info.components[name].system_libs.append(runtime)
-        if self.options.backend == "cuda":
-            cuda = ["cudart", "cublas", "cublasLt"]
-            if self.options.cuda_vmm:
-                cuda.append("cuda")
-            self.cpp_info.components["ggml-cuda"].system_libs.extend(cuda)
+
+
+def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False):
+    """What package_info() declares, as data: components in static link order, each with its
+    requires, system libs and frameworks. A plain function of the settings, so tests can check
+    targets that cannot be built here (macOS) through the very code package_info() runs."""
+    spec = BACKENDS[backend]
+    order = ["llama", "ggml"] + spec["components"] + ["ggml-cpu", "ggml-base"]
+    frameworks = dict(FRAMEWORKS) if os_ in APPLE_OS else {}
+    frameworks.update(spec.get("frameworks", {}))
+    extra_libs = {}
+    if openmp and compiler in OPENMP_RUNTIME:
+        extra_libs.update({name: [OPENMP_RUNTIME[compiler]] for name in ("ggml-cpu", "ggml-base")})
+    if backend == "cuda" and cuda_vmm:
+        extra_libs["ggml-cuda"] = [CUDA_DRIVER_LIB]
+    model = {}
+    for index, name in enumerate(order):
+        if name == "llama":
+            requires = ["ggml", "ggml-base"]
+        elif name == "ggml":
+            requires = order[index + 1:]  # the registry references every backend
+        elif name == "ggml-base":
+            requires = []
+        else:
+            requires = ["ggml-base"]
+        model[name] = {
+            "requires": requires,
+            "system_libs": (SYSTEM_LIBS.get(os_, {}).get(name, []) + spec.get("system_libs", {}).get(name, [])
+                            + extra_libs.get(name, [])),
+            "frameworks": list(frameworks.get(name, [])),
+            "cmake_target": CMAKE_TARGETS.get(name, f"ggml::{name}"),
+        }
+    return model
 
 
 def _which(program):

@@ -24,7 +24,8 @@ class LlamaCppTestPackage(ConanFile):
         self.requires(self.tested_reference_str)
 
     def layout(self):
-        cmake_layout(self)
+        # one build folder per host OS, so native, MinGW and other cross builds never share a cache
+        cmake_layout(self, build_folder=os.path.join("build", str(self.settings.os).lower()))
 
     def _erl_nif_include(self):
         """erl_nif.h of the Erlang on this machine (only useful when the NIF can be run here)."""
@@ -88,7 +89,9 @@ class LlamaCppTestPackage(ConanFile):
         work = os.path.join(self.build_folder, "work")
         os.makedirs(work, exist_ok=True)
         loader = self._find("nif_loader.exe" if self.settings.os == "Windows" else "nif_loader")
-        self.run(f'"{loader}" "{nif}" "{work}"', env="conanrun")
+        # cross builds run under an emulator, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+        emulator = self.conf.get("user.llama-cpp:emulator", default="") if cross_building(self) else ""
+        self.run(f'{emulator} "{loader}" "{nif}" "{work}"'.strip(), env="conanrun")
 
         if erl_nif:
             erl_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "erlang")
@@ -100,5 +103,7 @@ class LlamaCppTestPackage(ConanFile):
                     "catch C:R:S -> io:format(\\\"~p~n\\\", [{C, R, S}]), halt(1) end.")
             priv = os.path.dirname(erl_nif[0])
             self.run(f'LLAMA_NIF_PRIV="{priv}" erl -noshell -pa "{ebin}" -eval "{expr}"')
+        elif cross_building(self):
+            self.output.info("cross build: the Erlang NIF is built and run only in native builds")
         else:
             self.output.warning("Erlang (erl, erlc, erl_nif.h) not found: the Erlang NIF was not built")

@@ -72,17 +72,46 @@ def conan(tmp_path_factory):
     return c
 
 
-def build_package(conan, *args):
-    """conan create for one variant, test_package included; returns the process (output, timing)."""
-    return conan("create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"), *args)
+def build_package(conan, *args, env=None):
+    """conan create for one variant, test_package included; returns the process (output, timing).
+    Native by default; pass -pr:h PROFILE for a cross target (the build profile stays linux-x86_64)."""
+    host = [] if "-pr:h" in args else ["-pr:h", profile("linux-x86_64")]
+    return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env)
+
+
+def load_recipe():
+    """conanfile.py as a module, for its tables and link_model()."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("llama_cpp_recipe", os.path.join(ROOT, "conanfile.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Packages:
+    """Each package variant is built once per session, on first use, and shared by every test."""
+
+    def __init__(self, conan):
+        self.conan = conan
+        self.built = {}
+
+    def get(self, key, *args, env=None):
+        if key not in self.built:
+            proc = build_package(self.conan, *args, env=env)
+            folder = self.conan("cache", "path", f"{REF}:" + _package_id(proc.stdout)).stdout.strip()
+            self.built[key] = {"output": proc.stdout, "folder": folder, "seconds": proc.seconds}
+        return self.built[key]
 
 
 @pytest.fixture(scope="session")
-def cpu_package(conan):
+def packages(conan):
+    return Packages(conan)
+
+
+@pytest.fixture(scope="session")
+def cpu_package(packages):
     """The default cpu package, built once per session through the README's build command shape."""
-    proc = build_package(conan)
-    folder = conan("cache", "path", f"{REF}:" + _package_id(proc.stdout)).stdout.strip()
-    return {"output": proc.stdout, "folder": folder, "seconds": proc.seconds}
+    return packages.get("cpu")
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +133,4 @@ def _package_id(output):
         if "Full package reference:" in line:
             return line.split(":")[-1].split("#")[0].strip()
     raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
+

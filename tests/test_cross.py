@@ -1,0 +1,95 @@
+"""Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
+DLLs built with MinGW-w64 are checked as PE files, macOS is checked through the recipe's own
+link model and generated toolchain (it cannot be built here). Also: the CPU baseline option
+really changes the instructions in libggml-cpu.a."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import load_recipe, profile
+
+QEMU = {
+    "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
+    "linux-riscv64": ("riscv", "qemu-riscv64 -L /usr/riscv64-linux-gnu", "riscv64-linux-gnu-g++"),
+}
+
+
+def generated_tokens(output):
+    return re.search(r"^generated: ([\d ]+)$", output, re.M).group(1).split()
+
+
+@pytest.mark.parametrize("target", sorted(QEMU))
+def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
+    machine, emulator, compiler = QEMU[target]
+    if not shutil.which(compiler) or not shutil.which(emulator.split()[0]):
+        pytest.fail(f"{compiler} / {emulator.split()[0]} not installed (.ci/run installs them)")
+    out = packages.get(target, "-pr:h", profile(target), "-c", "tools.build.cross_building:can_run=True",
+                       "-c", f"user.llama-cpp:emulator={emulator}")["output"]
+    assert f"libllama_nif.so: ELF {machine}," in out
+    assert "libllama_nif.so: self-contained" in out
+    assert "ggml/gguf/llama exports: 0" in out
+    assert f"RUN: {emulator}" in out, "the loader ran under the emulator"
+    assert "LOADER OK" in out
+    assert generated_tokens(out) == generated_tokens(cpu_package["output"]), "same tokens as on x86_64"
+
+
+def test_windows_mingw_dll_imports_only_system_dlls(packages):
+    if not shutil.which("x86_64-w64-mingw32-g++-posix"):
+        pytest.fail("mingw-w64 not installed (.ci/run installs it)")
+    pkg = packages.get("windows-x86_64-mingw", "-pr:h", profile("windows-x86_64-mingw"))
+    out = pkg["output"]
+    assert "libllama_nif.dll: PE x86_64," in out
+    assert "libllama_nif.dll: self-contained" in out
+    needs = re.search(r"libllama_nif\.dll: PE.*\n  needs: +(.*)", out).group(1).split(", ")
+    assert {n.lower() for n in needs} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, needs
+    for dll in ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll"):
+        assert dll not in needs
+    assert re.search(r"libllama_nif\.dll: PE.*\n.*\n.*\n  exports: +9 \(lnif_", out)
+    # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them
+    assert sorted(os.listdir(os.path.join(pkg["folder"], "lib"))) == \
+        ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
+
+
+def _disassembly(archive):
+    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_cpu_baseline_controls_the_instructions(packages, cpu_package):
+    """x86-64-v2 has no AVX (no ymm register), the default x86-64-v3 has AVX2 but no AVX-512 (zmm)."""
+    v2 = packages.get("x86-64-v2", "-o", "*:cpu_baseline=x86-64-v2")
+    v2_asm = _disassembly(os.path.join(v2["folder"], "lib", "libggml-cpu.a"))
+    v3_asm = _disassembly(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))
+    assert "%xmm" in v2_asm and "%ymm" not in v2_asm
+    assert v3_asm.count("%ymm") > 1000, "the v3 archive does use AVX2"
+    assert "%zmm" not in v3_asm
+    print(f"ymm uses: v2={v2_asm.count('%ymm')} v3={v3_asm.count('%ymm')}; zmm uses: v3={v3_asm.count('%zmm')}")
+
+
+def test_macos_metal_link_model():
+    """What package_info() declares for macOS, from the same function it calls."""
+    recipe = load_recipe()
+    model = recipe.link_model("Macos", "metal")
+    assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
+    assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
+    assert model["ggml-blas"]["frameworks"] == ["Accelerate"]
+    assert model["ggml-cpu"]["frameworks"] == ["Accelerate"]
+    assert all(not spec["system_libs"] for spec in model.values()), "libSystem covers libm/pthread/dl"
+    assert model["ggml"]["requires"] == ["ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
+    assert model["ggml-metal"]["cmake_target"] == "ggml::ggml-metal"
+    cpu = recipe.link_model("Macos", "cpu")
+    assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base"]
+    assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
+
+
+def test_linux_link_model_declares_exact_runtime_libs():
+    recipe = load_recipe()
+    libs = lambda model: sorted({lib for spec in model.values() for lib in spec["system_libs"]})  # noqa: E731
+    assert libs(recipe.link_model("Linux", "cpu")) == ["dl", "m", "pthread"]
+    assert libs(recipe.link_model("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
+    assert libs(recipe.link_model("Linux", "cuda")) == ["cublas", "cublasLt", "cudart", "dl", "m", "pthread"]
+    assert "cuda" in libs(recipe.link_model("Linux", "cuda", cuda_vmm=True))
+    assert libs(recipe.link_model("Windows", "cpu")) == []
