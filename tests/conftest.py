@@ -134,3 +134,39 @@ def _package_id(output):
             return line.split(":")[-1].split("#")[0].strip()
     raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
 
+
+@pytest.fixture(scope="session")
+def cuda_toolkit(tmp_path_factory):
+    """Test-time scaffolding only (the recipe never sees it): this machine has nvcc + cudart in
+    /usr/local/cuda and cuBLAS only as the PyPI wheel nvidia-cublas (headers and .so.13, no
+    unversioned links). Build one toolkit root of symlinks that FindCUDAToolkit accepts as a normal
+    install: nvcc resolves its TOP from the link's folder, so headers and libraries found under
+    the root are what CMake and nvcc use. Returns the root; bin/nvcc is the CUDA compiler."""
+    src = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    if not os.path.exists(os.path.join(src, "bin", "nvcc")):
+        pytest.fail(f"no nvcc under {src} (set CUDA_HOME)")
+    from importlib import metadata
+    try:  # the nvidia-cublas wheel (.ci/run installs it): <site>/nvidia/cu13/{include,lib}
+        dist = metadata.distribution("nvidia-cublas")
+        header = next(f for f in dist.files if f.name == "cublas_v2.h")
+        cublas = os.path.dirname(os.path.dirname(str(dist.locate_file(header))))
+    except (metadata.PackageNotFoundError, StopIteration):
+        pytest.fail("cuBLAS not found: pip install nvidia-cublas (the .ci/run installs it)")
+    root = str(tmp_path_factory.mktemp("cuda-root"))
+    os.symlink(os.path.join(src, "bin"), os.path.join(root, "bin"))
+    os.symlink(os.path.join(src, "nvvm"), os.path.join(root, "nvvm"))
+    for sub, extra in (("include", os.path.join(cublas, "include")), ("lib", os.path.join(cublas, "lib"))):
+        os.makedirs(os.path.join(root, sub))
+        for folder in (os.path.join(src, sub), extra):
+            for name in os.listdir(folder):
+                link = os.path.join(root, sub, name)
+                if not os.path.lexists(link):
+                    os.symlink(os.path.join(folder, name), link)
+    for lib in ("cublas", "cublasLt"):  # the wheel has libX.so.13 only; the linker wants libX.so
+        versioned = sorted(n for n in os.listdir(os.path.join(root, "lib")) if n.startswith(f"lib{lib}.so."))[0]
+        os.symlink(versioned, os.path.join(root, "lib", f"lib{lib}.so"))
+    os.symlink("lib", os.path.join(root, "lib64"))
+    os.makedirs(os.path.join(root, "targets", "x86_64-linux"))
+    os.symlink("../../include", os.path.join(root, "targets", "x86_64-linux", "include"))
+    os.symlink("../../lib", os.path.join(root, "targets", "x86_64-linux", "lib"))
+    return root
