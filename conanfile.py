@@ -1,3 +1,4 @@
+import json
 import os
 import re
 from pathlib import Path
@@ -334,6 +335,13 @@ class LlamaCppConan(ConanFile):
             })
         for key, value in variables.items():
             tc.cache_variables[key] = value
+        # Reproducible archives: no build path may end up in them (__FILE__ in GGML_ASSERT
+        # messages, debug info), whatever CONAN_HOME or build folder the package is built in.
+        if self.settings.compiler in ("gcc", "clang", "apple-clang"):
+            prefix_maps = [f"-ffile-prefix-map={self.source_folder}=llama.cpp",
+                           f"-ffile-prefix-map={self.build_folder}=build"]
+            tc.extra_cflags.extend(prefix_maps)
+            tc.extra_cxxflags.extend(prefix_maps)
         tc.generate()
 
     def build(self):
@@ -351,6 +359,7 @@ class LlamaCppConan(ConanFile):
     def package(self):
         copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
         self._package_vendored_licenses()
+        self._package_sbom()
         cmake = CMake(self)
         cmake.install()
         for sub in ("lib/cmake", "lib/pkgconfig", "bin", "share"):
@@ -360,6 +369,18 @@ class LlamaCppConan(ConanFile):
         for name in os.listdir(libdir):
             if name.endswith(".a") and not name.startswith("lib"):
                 rename(self, os.path.join(libdir, name), os.path.join(libdir, "lib" + name))
+
+    def _package_sbom(self):
+        # CycloneDX SBOM from Conan's own tooling (works offline). It carries a timestamp and a
+        # serial number by design, so it goes to the package's metadata folder, not into the
+        # package files that must be reproducible. `conan cache path --folder=metadata` finds it.
+        try:
+            from conan.tools.sbom import cyclonedx_1_6
+        except ImportError:
+            self.output.warning("this Conan has no conan.tools.sbom: no SBOM written")
+            return
+        sbom = cyclonedx_1_6(self, name=f"{self.name}/{self.version}")
+        save(self, os.path.join(self.package_metadata_folder, "sbom.cdx.json"), json.dumps(sbom, indent=2))
 
     def _package_vendored_licenses(self):
         # llamafile's sgemm (compiled into ggml-cpu) carries its own MIT notice in its header

@@ -72,11 +72,12 @@ def conan(tmp_path_factory):
     return c
 
 
-def build_package(conan, *args, env=None):
+def build_package(conan, *args, env=None, check=True):
     """conan create for one variant, test_package included; returns the process (output, timing).
     Native by default; pass -pr:h PROFILE for a cross target (the build profile stays linux-x86_64)."""
     host = [] if "-pr:h" in args else ["-pr:h", profile("linux-x86_64")]
-    return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env)
+    return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env,
+                 check=check)
 
 
 def load_recipe():

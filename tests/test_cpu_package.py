@@ -125,3 +125,15 @@ def test_generated_link_line_has_static_order(conan, cpu_package, tmp_path):
     exe = tmp_path / "main"
     subprocess.run(["g++", str(src), "-o", str(exe), *cflags, *libs], check=True)
     subprocess.run([str(exe)], check=True)
+
+
+def test_sbom_is_written_to_package_metadata(conan, cpu_package):
+    import json
+    ref = re.search(r"Full package reference: (\S+)", cpu_package["output"]).group(1)
+    metadata = conan("cache", "path", ref.split("#")[0] + ":" + ref.split(":")[-1].split("#")[0],
+                     "--folder=metadata").stdout.strip()
+    with open(os.path.join(metadata, "sbom.cdx.json")) as f:
+        sbom = json.load(f)
+    component = sbom["metadata"]["component"]
+    assert component["name"] == "llama-cpp/b11312"
+    assert any(c["name"] == "llama-cpp" and c["licenses"][0]["license"]["id"] == "MIT" for c in sbom["components"])

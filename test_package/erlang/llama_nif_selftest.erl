@@ -1,7 +1,7 @@
 %% Drives llama_cpp_ex_nif in a real VM: generation works and is deterministic, bad input comes
 %% back as {error, Reason} (or badarg) and the VM stays alive. Prints ERLANG NIF OK.
 -module(llama_nif_selftest).
--export([run/1]).
+-export([run/1, probe/1]).
 
 run(ModelPath) ->
     Model = list_to_binary(ModelPath),
@@ -28,4 +28,16 @@ run(ModelPath) ->
     %% the VM is still alive and the NIF still works after the errors
     {ok, Tokens} = llama_cpp_ex_nif:generate(Model, <<"hello world">>, 16),
     io:format("ERLANG NIF OK~n"),
+    ok.
+
+%% Feeds hostile model files to the NIF in one VM: every call must return, the VM must survive.
+probe(Files) ->
+    lists:foreach(fun(File) ->
+                          Verdict = case llama_cpp_ex_nif:generate(list_to_binary(File), <<"hello">>, 2) of
+                                        {ok, _} -> ok;
+                                        {error, _} -> error
+                                    end,
+                          io:format("result ~s ~s~n", [File, Verdict])
+                  end, Files),
+    io:format("ERLANG PROBE DONE~n"),
     ok.

@@ -6,6 +6,7 @@
 #include "ggml-backend.h"
 #include "llama.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -121,7 +122,7 @@ lnif_model * lnif_open(const char * path, int vocab_only, int n_ctx) {
             llama_context_params cp = llama_context_default_params();
             cp.n_ctx = n_ctx > 0 ? (uint32_t) n_ctx : 256;
             cp.n_batch = cp.n_ctx;
-            cp.n_ubatch = cp.n_ctx;
+            cp.n_ubatch = cp.n_ctx < 512 ? cp.n_ctx : 512;  // llama-bench's default micro-batch
             cp.no_perf = true;
             m->ctx = llama_init_from_model(model, cp);
             if (!m->ctx) {
@@ -206,6 +207,41 @@ int lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_thre
         }
         if (nonfinite) *nonfinite = bad;
         return n_predict;
+    }, -1);
+}
+
+int lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * pp_tps, double * tg_tps) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !m->ctx || n_prompt < 1 || n_gen < 1 || !pp_tps || !tg_tps) return fail("invalid argument");
+    if (n_prompt > (int) llama_n_batch(m->ctx) || n_gen > (int) llama_n_ctx(m->ctx)) {
+        return fail("n_prompt/n_gen larger than the context");
+    }
+    return guarded([&]() -> int {
+        using clock = std::chrono::steady_clock;
+        const int n_vocab = llama_vocab_n_tokens(m->vocab);
+        std::vector<llama_token> prompt(n_prompt);
+        for (int i = 0; i < n_prompt; ++i) prompt[i] = (llama_token) ((i * 7919 + 13) % n_vocab);
+        if (n_threads > 0) llama_set_n_threads(m->ctx, n_threads, n_threads);
+
+        llama_memory_clear(llama_get_memory(m->ctx), true);
+        auto t0 = clock::now();
+        if (llama_decode(m->ctx, llama_batch_get_one(prompt.data(), n_prompt)) != 0) return fail("llama_decode failed");
+        llama_synchronize(m->ctx);
+        auto t1 = clock::now();
+
+        llama_memory_clear(llama_get_memory(m->ctx), true);
+        llama_token tok = prompt[0];
+        auto t2 = clock::now();
+        for (int i = 0; i < n_gen; ++i) {
+            if (llama_decode(m->ctx, llama_batch_get_one(&tok, 1)) != 0) return fail("llama_decode failed");
+            llama_synchronize(m->ctx);
+            tok = (llama_token) ((tok * 31 + 7) % n_vocab);
+        }
+        auto t3 = clock::now();
+        *pp_tps = n_prompt / std::chrono::duration<double>(t1 - t0).count();
+        *tg_tps = n_gen / std::chrono::duration<double>(t3 - t2).count();
+        return 0;
     }, -1);
 }
 

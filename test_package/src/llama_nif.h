@@ -40,6 +40,10 @@ LNIF_API int          lnif_tokenize(lnif_model * m, const char * text, int len, 
  * *nonfinite counts logits that were NaN/Inf (a correct model gives 0) */
 LNIF_API int          lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_threads,
                                     int32_t * out, int cap, int * nonfinite);
+/* speed probe in the shape of llama-bench's pp/tg tests: decodes n_prompt tokens in one batch, then
+ * n_gen tokens one at a time from an empty context; writes tokens/s of each; 0 or -1 on error */
+LNIF_API int          lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * pp_tps,
+                                 double * tg_tps);
 /* last error of this thread, "" when none */
 LNIF_API const char * lnif_last_error(void);
 

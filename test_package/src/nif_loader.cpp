@@ -3,7 +3,10 @@
 // ggml-base (for the gguf writer): with hidden symbols in the NIF, the two copies cannot clash.
 //
 // usage: nif_loader <path-to-llama_nif> <work-dir>
-// prints "LOADER OK" and exits 0 when every check passed.
+//        prints "LOADER OK" and exits 0 when every check passed.
+//        nif_loader <path-to-llama_nif> <work-dir> --probe FILE...
+//        opens each FILE as a model (and generates from it when it opens); prints "probe FILE"
+//        before and "result FILE ok|error" after each, so a crash points at its input.
 #include "tiny_model.h"
 
 #include <cstdint>
@@ -78,6 +81,24 @@ int main(int argc, char ** argv) {
     CHECK(find_sym(h, "ggml_init") == nullptr && find_sym(h, "llama_model_load_from_file") == nullptr,
           "ggml/llama symbols are exported from the NIF");
 
+    if (argc > 3 && std::strcmp(argv[3], "--probe") == 0) {
+        for (int i = 4; i < argc; ++i) {
+            std::printf("probe %s\n", argv[i]);
+            std::fflush(stdout);
+            bool ok = false;
+            if (lnif_model * m = api.open(argv[i], 0, 64)) {
+                int32_t toks[64];
+                int nonfinite = 0;
+                ok = api.tokenize(m, "hello world", 11, 1, toks, 64) >= 0 &&
+                     api.generate(m, "hello", 2, 1, toks, 8, &nonfinite) == 2;
+                api.close(m);
+            }
+            std::printf("result %s %s\n", argv[i], ok ? "ok" : "error");
+            std::fflush(stdout);
+        }
+        return 0;
+    }
+
     std::printf("system_info: %s\n", api.system_info());
     const int n_dev = api.device_count();
     std::printf("devices: %d\n", n_dev);
@@ -108,6 +129,11 @@ int main(int argc, char ** argv) {
         CHECK(bad1 == 0 && bad2 == 0, "%d non-finite logits", bad1 + bad2);
         std::printf("deterministic: %s, non-finite logits: %d\n", g1 == g2 && !std::memcmp(run1, run2, sizeof run1) ? "yes" : "no",
                     bad1 + bad2);
+
+        int32_t few[4];
+        CHECK(api.generate(m, "", 4, 2, few, 4, nullptr) == 4, "empty prompt (BOS only) must generate: %s",
+              api.last_error());
+        std::printf("empty prompt -> %d tokens\n", 4);
 
         int32_t big[1024];
         CHECK(api.generate(m, "hello", 1000, 2, big, 1024, nullptr) == -1 && *api.last_error(),
