@@ -21,6 +21,16 @@ def source_mirror():
     return os.environ.get("LLAMA_CPP_SOURCE_MIRROR") or os.path.join(os.path.dirname(ROOT), "shared", "sources")
 
 
+def needs(available, what):
+    """A prerequisite that .ci/run installs: missing under CI is a failure, elsewhere a skip."""
+    if available:
+        return
+    message = f"{what} is not available (.ci/run installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def profile(name):
     return os.path.join(PROFILES, name)
 
@@ -144,15 +154,14 @@ def cuda_toolkit(tmp_path_factory):
     install: nvcc resolves its TOP from the link's folder, so headers and libraries found under
     the root are what CMake and nvcc use. Returns the root; bin/nvcc is the CUDA compiler."""
     src = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-    if not os.path.exists(os.path.join(src, "bin", "nvcc")):
-        pytest.fail(f"no nvcc under {src} (set CUDA_HOME)")
+    needs(os.path.exists(os.path.join(src, "bin", "nvcc")), f"nvcc under {src} (or set CUDA_HOME)")
     from importlib import metadata
     try:  # the nvidia-cublas wheel (.ci/run installs it): <site>/nvidia/cu13/{include,lib}
         dist = metadata.distribution("nvidia-cublas")
         header = next(f for f in dist.files if f.name == "cublas_v2.h")
         cublas = os.path.dirname(os.path.dirname(str(dist.locate_file(header))))
     except (metadata.PackageNotFoundError, StopIteration):
-        pytest.fail("cuBLAS not found: pip install nvidia-cublas (the .ci/run installs it)")
+        needs(False, "cuBLAS (pip install nvidia-cublas)")
     root = str(tmp_path_factory.mktemp("cuda-root"))
     os.symlink(os.path.join(src, "bin"), os.path.join(root, "bin"))
     os.symlink(os.path.join(src, "nvvm"), os.path.join(root, "nvvm"))

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 import nifcheck
-from conftest import REF, profile, source_mirror
+from conftest import REF, needs, profile, source_mirror
 
 ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a"}
 
@@ -51,9 +51,8 @@ def test_test_package_proved_the_nif(cpu_package):
     assert set(needs) <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2"}
 
 
-@pytest.mark.skipif(not shutil.which("erl") and os.environ.get("CI") != "true",
-                    reason="Erlang is not installed (CI installs it and runs this)")
 def test_erlang_nif_ran_in_a_real_vm(cpu_package):
+    needs(shutil.which("erl"), "Erlang (erl)")
     out = cpu_package["output"]
     assert "llama_cpp_ex_nif.so: self-contained" in out
     assert "exports:   1 (nif_init)" in out

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import load_recipe, profile
+from conftest import load_recipe, needs, profile
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -24,8 +24,7 @@ def generated_tokens(output):
 @pytest.mark.parametrize("target", sorted(QEMU))
 def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
     machine, emulator, compiler = QEMU[target]
-    if not shutil.which(compiler) or not shutil.which(emulator.split()[0]):
-        pytest.fail(f"{compiler} / {emulator.split()[0]} not installed (.ci/run installs them)")
+    needs(shutil.which(compiler) and shutil.which(emulator.split()[0]), f"{compiler} and {emulator.split()[0]}")
     out = packages.get(target, "-pr:h", profile(target), "-c", "tools.build.cross_building:can_run=True",
                        "-c", f"user.llama-cpp:emulator={emulator}")["output"]
     assert f"libllama_nif.so: ELF {machine}," in out
@@ -37,16 +36,15 @@ def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
 
 
 def test_windows_mingw_dll_imports_only_system_dlls(packages):
-    if not shutil.which("x86_64-w64-mingw32-g++-posix"):
-        pytest.fail("mingw-w64 not installed (.ci/run installs it)")
+    needs(shutil.which("x86_64-w64-mingw32-g++-posix"), "mingw-w64")
     pkg = packages.get("windows-x86_64-mingw", "-pr:h", profile("windows-x86_64-mingw"))
     out = pkg["output"]
     assert "libllama_nif.dll: PE x86_64," in out
     assert "libllama_nif.dll: self-contained" in out
-    needs = re.search(r"libllama_nif\.dll: PE.*\n  needs: +(.*)", out).group(1).split(", ")
-    assert {n.lower() for n in needs} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, needs
+    imports = re.search(r"libllama_nif\.dll: PE.*\n  needs: +(.*)", out).group(1).split(", ")
+    assert {n.lower() for n in imports} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, imports
     for dll in ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll"):
-        assert dll not in needs
+        assert dll not in imports
     assert re.search(r"libllama_nif\.dll: PE.*\n.*\n.*\n  exports: +\d+ \(lnif_", out)
     # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them
     assert sorted(os.listdir(os.path.join(pkg["folder"], "lib"))) == \

@@ -1,6 +1,7 @@
 """Downstream consumers: each example under examples/ is built against the cpu package and run,
 and the package travels through a real Conan remote (conan_server on 127.0.0.1)."""
 import ctypes
+import hashlib
 import os
 import shutil
 import socket
@@ -11,7 +12,7 @@ import time
 import pytest
 
 import nifcheck
-from conftest import REF, ROOT, Conan, profile, source_mirror
+from conftest import REF, ROOT, Conan, needs, profile, source_mirror
 
 EXAMPLES = os.path.join(ROOT, "examples")
 
@@ -68,17 +69,17 @@ def build_make_nif(conan, tmp_path):
     return deps, str(priv / "llama_ex_nif.so")
 
 
-@pytest.mark.skipif(not shutil.which("erl") and os.environ.get("CI") != "true", reason="Erlang not installed")
 def test_make_example_builds_a_self_contained_nif(conan, cpu_package, tmp_path):
+    needs(shutil.which("erl"), "Erlang (erl_nif.h)")
     _, nif = build_make_nif(conan, tmp_path)
     binary, problems = nifcheck.check(nif, exports=("nif_init",), undefined=("enif_",))
     assert problems == [], problems
     assert binary.exports == ["nif_init"]
 
 
-@pytest.mark.skipif(not shutil.which("mix") and os.environ.get("CI") != "true", reason="Elixir not installed")
 def test_elixir_mix_test(conan, cpu_nif, tmp_path):
     """A mix project with no Hex dependencies whose compile step runs the Makefile above."""
+    needs(shutil.which("mix"), "Elixir (mix)")
     deps = conan_deps(conan, tmp_path / "conan", "MakeDeps")
     work = tmp_path / "examples"
     for name in ("make", "elixir"):
@@ -105,8 +106,7 @@ def conan_server(tmp_path_factory):
     """conan_server (PyPI conan-server, in its own venv: it bundles its own copy of conan) on
     127.0.0.1 with a throwaway user."""
     exe = os.environ.get("CONAN_SERVER_EXE") or os.path.join(ROOT, ".venv-conan-server", "bin", "conan_server")
-    if not os.path.exists(exe):
-        pytest.fail(f"conan_server not found at {exe}: .ci/run installs it (or set CONAN_SERVER_EXE)")
+    needs(os.path.exists(exe), f"conan_server at {exe} (or set CONAN_SERVER_EXE)")
     home = tmp_path_factory.mktemp("server_home")
     port = _free_port()
     conf_dir = home / ".conan_server"
@@ -147,3 +147,23 @@ def test_upload_then_install_from_a_remote_without_building(conan, cpu_package, 
     assert "Downloaded" in proc.stdout or "Download" in proc.stdout, proc.stdout[-2000:]
     assert "Building" not in proc.stdout and "Calling build()" not in proc.stdout
     assert os.path.exists(tmp_path / "deps" / "llama.pc")
+
+
+def test_precompiled_artifacts_in_elixir_make_naming(conan, cpu_package, tmp_path):
+    needs(shutil.which("erl"), "Erlang (erl_nif.h)")
+    _, nif = build_make_nif(conan, tmp_path)
+    nif_version = subprocess.run(["erl", "-noshell", "-eval", 'io:format("~s", [erlang:system_info(nif_version)]), halt().'],
+                                 capture_output=True, text=True, check=True).stdout
+    script = os.path.join(EXAMPLES, "make", "precompiled.py")
+    name = f"llama_ex-nif-{nif_version}-x86_64-linux-gnu-0.1.0.tar.gz"
+    runs = []
+    for attempt in ("a", "b"):  # twice: the artifact must be byte-identical (reproducible)
+        out = tmp_path / f"dist-{attempt}"
+        subprocess.run(["python3", script, "--app", "llama_ex", "--version", "0.1.0", "--nif-version", nif_version,
+                        "--out", str(out), f"linux-x86_64={nif}"], check=True, capture_output=True)
+        runs.append((out / name).read_bytes())
+    assert runs[0] == runs[1]
+    digest = hashlib.sha256(runs[0]).hexdigest()
+    assert f'"{name}" => "sha256:{digest}"' in (out / "checksum.exs").read_text()
+    with tarfile.open(out / name) as tar:
+        assert tar.getnames() == ["llama_ex_nif.so"]

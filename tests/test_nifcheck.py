@@ -4,9 +4,9 @@ shared object built here with gcc."""
 import shutil
 import subprocess
 
-import pytest
 
 import nifcheck
+from conftest import needs
 
 GOOD = """
 __attribute__((visibility("default"))) int lnif_answer(void) { return 42; }
@@ -92,8 +92,8 @@ def test_rejects_missing_hardening(tmp_path):
         assert f"is not hardened: {what} missing" in found
 
 
-@pytest.mark.skipif(not shutil.which("x86_64-w64-mingw32-gcc"), reason="mingw-w64 not installed")
 def test_pe_imports_and_exports(tmp_path):
+    needs(shutil.which("x86_64-w64-mingw32-gcc"), "mingw-w64")
     src = tmp_path / "w.c"
     src.write_text('__declspec(dllexport) int lnif_answer(void) { return 42; }\n')
     out = str(tmp_path / "w.dll")

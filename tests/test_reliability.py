@@ -9,9 +9,8 @@ import signal
 import subprocess
 import time
 
-import pytest
 
-from conftest import REF, Conan, build_package, profile, source_mirror
+from conftest import REF, Conan, build_package, needs, profile, source_mirror
 
 ARCHIVE = "llama.cpp-b11312.tar.gz"
 SHA256 = "cb7f04a72351fc7ee3b929a5c7a86daf2ff94411177d622b5833b493c2636a00"
@@ -54,8 +53,7 @@ def _unshare_works():
 def test_reproducible_offline_build(cpu_package, tmp_path_factory):
     """A second clean build, in another CONAN_HOME and build path, inside a network namespace
     with no network at all, with SOURCE_DATE_EPOCH set, gives identical bytes for every file."""
-    if not _unshare_works():
-        pytest.fail("unshare -n is not available: cannot prove the build needs no network")
+    needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
     proc = subprocess.run(["unshare", "-n", other.executable, "create", ".", "--build=missing", "-tf", "",
                            "-pr:a", profile("linux-x86_64")],
@@ -188,10 +186,9 @@ def test_hostile_model_files_never_crash_the_nif(cpu_nif, tmp_path):
     assert not bad, f"{len(bad)} inputs crashed or hung the NIF: {sorted(bad.items())[:10]}"
 
 
-@pytest.mark.skipif(not shutil.which("erl") and os.environ.get("CI") != "true",
-                    reason="Erlang is not installed (CI installs it and runs this)")
 def test_hostile_model_files_through_the_erlang_nif(cpu_nif, tmp_path):
     """A sample of the same mutations through the real Erlang NIF, all in one VM."""
+    needs(shutil.which("erl"), "Erlang (erl)")
     priv = os.path.join(cpu_nif["build"], "priv")
     ebin = os.path.join(cpu_nif["build"], "ebin")
     model = open(os.path.join(cpu_nif["build"], "work", "tiny-llama.gguf"), "rb").read()
