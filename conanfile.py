@@ -1,12 +1,13 @@
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 from conan import ConanFile
 from conan.errors import ConanException, ConanInvalidConfiguration
 from conan.tools.apple import is_apple_os
-from conan.tools.build import cross_building
+from conan.tools.build import check_min_cppstd, cross_building
 from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
 from conan.tools.files import (apply_conandata_patches, copy, export_conandata_patches, get, load,
                                rename, rmdir, save)
@@ -142,7 +143,7 @@ class LlamaCppConan(ConanFile):
         "fPIC": True,
         "openmp": False,
         "cpu_baseline": None,
-        # Volta .. Blackwell as real SASS for the common data-centre and desktop cards; see README.
+        # Turing (sm_75, the oldest CUDA 13 supports) .. Blackwell as SASS, plus PTX for newer GPUs
         "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120-real;120-virtual",
         "cuda_vmm": False,
         "cuda_fa": True,
@@ -235,22 +236,17 @@ class LlamaCppConan(ConanFile):
                 "executables")
 
         if self.settings.compiler.get_safe("cppstd"):
-            from conan.tools.build import check_min_cppstd
             check_min_cppstd(self, 17)
 
     def validate_build(self):
         if self.options.backend == "cuda" and self.settings.os == "Linux":
             compiler = self.conf.get("tools.build:compiler_executables", default={},
                                      check_type=dict).get("cuda")
-            if not compiler and not _which("nvcc"):
+            if not compiler and not shutil.which("nvcc"):
                 raise ConanInvalidConfiguration(
                     "backend=cuda needs the CUDA compiler: nvcc is not on PATH and "
                     "tools.build:compiler_executables has no 'cuda' entry; install the CUDA "
                     "toolkit or set -c tools.build:compiler_executables=\"{'cuda': '/path/to/nvcc'}\"")
-
-    def package_id(self):
-        # The value of cpu_baseline is already explicit after config_options(); nothing to erase.
-        pass
 
     # ---------------------------------------------------------------- build
 
@@ -443,8 +439,3 @@ def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False):
             "cmake_target": CMAKE_TARGETS.get(name, f"ggml::{name}"),
         }
     return model
-
-
-def _which(program):
-    import shutil
-    return shutil.which(program)
