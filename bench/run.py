@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Benchmarks: what packaging llama.cpp our way costs in build time, binary size and inference
+speed, measured side by side in one run on one machine, as pair-by-pair ratios.
+
+  python bench/run.py [--repeat N] [--threads T] [--report docs/benchmarks.md]
+
+1. build   cold `conan create` (fresh CONAN_HOME, sources from the mirror, no test_package) vs a
+           raw upstream `cmake -G Ninja` configure+build of the same libraries, same archive, same
+           cache variables (read from the recipe's generated preset); alternating order. Also a
+           warm `conan create` (package cached: test_package only) and `conan install` from cache.
+2. size    every packaged archive; the test NIF unstripped and stripped.
+3. runtime prompt processing (512 tokens) and generation (128 tokens) tokens/s of our NIF
+           (lnif_bench, the same decode calls llama-bench makes) vs upstream's llama-bench from a
+           default upstream build (shared libs, GGML_NATIVE) of the same source, same model files
+           (34 M-parameter seeded random llama: F16, Q8_0, Q4_0 via upstream llama-quantize), same
+           thread count; plus our openmp=True package and the CPU baselines.
+
+Needs what the tests need plus numpy (for upstream's gguf-py). Nothing here is a pass/fail test.
+"""
+import argparse
+import ctypes
+import datetime
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from conftest import REF, Conan, source_mirror  # noqa: E402  (same helpers as the tests)
+
+PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
+ARCHIVE = "llama.cpp-b11312.tar.gz"
+VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
+    "x86-64-v3 (default)": [],
+    "openmp=True": ["-o", "*:openmp=True"],
+    "x86-64-v2": ["-o", "*:cpu_baseline=x86-64-v2"],
+    "x86-64-v4": ["-o", "*:cpu_baseline=x86-64-v4"],
+    "native": ["-o", "*:cpu_baseline=native"],
+}
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def sh(cmd, **kw):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stdout[-4000:]}")
+    return proc.stdout
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def new_home(path):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "global.conf"), "w") as f:
+        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
+    c = Conan(path)
+    c("remote", "remove", "*", check=False)
+    return c
+
+
+def extract(dest):
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
+        tar.extractall(dest, filter="data")
+    return os.path.join(dest, "llama.cpp-b11312")
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+# ------------------------------------------------------------------------------------ 1. build
+
+def bench_build(work, repeat):
+    flags_home = new_home(os.path.join(work, "flags_home"))
+    _, cache = flags_home.install_recipe(os.path.join(work, "flags"), "-pr:a", PROFILE)
+    defines = [f"-D{k}={v}" for k, v in cache.items() if not k.startswith("CMAKE_POLICY")]
+    pairs = []
+    home = None
+    for r in range(repeat):
+        def conan_cold():
+            nonlocal home
+            home = new_home(os.path.join(work, f"cold_home_{r}"))
+            home("create", ".", "--build=missing", "-tf", "", "-pr:a", PROFILE, cwd=ROOT)
+
+        def raw():
+            src = extract(os.path.join(work, f"raw_{r}"))
+            build = os.path.join(src, "build")
+            sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", *defines])
+            sh(["cmake", "--build", build, "--target", "llama"])
+
+        order = [("conan", conan_cold), ("raw", raw)] if r % 2 == 0 else [("raw", raw), ("conan", conan_cold)]
+        times = {}
+        for name, fn in order:
+            log(f"build {r + 1}/{repeat}: {name}")
+            times[name] = timed(fn)
+        log(f"build {r + 1}/{repeat}: conan {times['conan']:.1f} s, raw {times['raw']:.1f} s")
+        pairs.append(times)
+    warm = timed(lambda: home("create", ".", "--build=missing", "-pr:a", PROFILE, cwd=ROOT))
+    install = timed(lambda: home("install", f"--requires={REF}", "-pr:a", PROFILE, "-of", os.path.join(work, "inst")))
+    log(f"warm conan create {warm:.1f} s, conan install from cache {install:.1f} s")
+    return {"pairs": pairs, "warm_create": warm, "install": install, "home": home}
+
+
+# ------------------------------------------------------------------------------------- 2. size
+
+def create(home, *options):
+    """conan create (no test_package) of one variant; returns its package folder, from the JSON
+    graph Conan prints on stdout (also when the binary was already in the cache)."""
+    proc = subprocess.run([home.executable, "create", ".", "--build=missing", "-tf", "", "-pr:a", PROFILE,
+                           *options, "--format=json"], cwd=ROOT, env=home.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"conan create {' '.join(options)} failed:\n{proc.stderr[-4000:]}")
+    nodes = json.loads(proc.stdout)["graph"]["nodes"].values()
+    return next(n["package_folder"] for n in nodes if str(n.get("ref", "")).startswith(REF))
+
+
+def build_variant(home, work, name, options):
+    """conan create of one variant in the bench home, then its test NIF in a scratch test_package."""
+    folder = create(home, *options)
+    scratch = os.path.join(work, "tp_" + "".join(ch if ch.isalnum() else "_" for ch in name))
+    shutil.copytree(os.path.join(ROOT, "test_package"), scratch, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
+    home("test", scratch, REF, "-pr:a", PROFILE, *options)
+    nif = glob.glob(os.path.join(scratch, "build", "**", "libllama_nif.so"), recursive=True)[0]
+    return folder, nif
+
+
+def sizes(folder, nif, work):
+    archives = {os.path.basename(p): os.path.getsize(p) for p in sorted(glob.glob(os.path.join(folder, "lib", "*.a")))}
+    stripped = os.path.join(work, "nif-stripped.so")
+    sh(["strip", "-o", stripped, nif])
+    return {"archives": archives, "nif": os.path.getsize(nif), "nif_stripped": os.path.getsize(stripped)}
+
+
+# ---------------------------------------------------------------------------------- 3. runtime
+
+def upstream_tools(work):
+    src = extract(os.path.join(work, "upstream"))
+    build = os.path.join(src, "build")
+    sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"])
+    sh(["cmake", "--build", build, "--target", "llama-bench", "llama-quantize"])
+    return src, os.path.join(build, "bin")
+
+
+def make_models(src, bin_dir, work):
+    f16 = os.path.join(work, "bench-f16.gguf")
+    sh([sys.executable, os.path.join(ROOT, "bench", "make_model.py"), os.path.join(src, "gguf-py"), f16])
+    models = {"F16": f16}
+    for q in ("Q8_0", "Q4_0"):
+        out = os.path.join(work, f"bench-{q.lower()}.gguf")
+        sh([os.path.join(bin_dir, "llama-quantize"), f16, out, q], env={**os.environ, "LD_LIBRARY_PATH": bin_dir})
+        models[q] = out
+    return models
+
+
+def llama_bench(bin_dir, model, threads, n_prompt, n_gen):
+    out = subprocess.run([os.path.join(bin_dir, "llama-bench"), "-m", model, "-p", str(n_prompt), "-n", str(n_gen),
+                          "-t", str(threads), "-r", "1", "-o", "json"], env={**os.environ, "LD_LIBRARY_PATH": bin_dir},
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
+    rows = json.loads(out)
+    pp = next(r["avg_ts"] for r in rows if r["n_prompt"] == n_prompt and r["n_gen"] == 0)
+    tg = next(r["avg_ts"] for r in rows if r["n_gen"] == n_gen and r["n_prompt"] == 0)
+    return pp, tg
+
+
+class Nif:
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+        self.lib.lnif_open.restype = ctypes.c_void_p
+        self.lib.lnif_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+        self.lib.lnif_close.argtypes = [ctypes.c_void_p]
+        self.lib.lnif_bench.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                        ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+        self.lib.lnif_last_error.restype = ctypes.c_char_p
+
+    def bench(self, model, threads, n_prompt, n_gen):
+        m = self.lib.lnif_open(model.encode(), 0, n_prompt + n_gen)
+        if not m:
+            raise SystemExit(f"lnif_open({model}): {self.lib.lnif_last_error().decode()}")
+        pp, tg = ctypes.c_double(), ctypes.c_double()
+        for _ in range(2):  # the first run is the warm-up, as llama-bench does
+            if self.lib.lnif_bench(m, n_prompt, n_gen, threads, ctypes.byref(pp), ctypes.byref(tg)) != 0:
+                raise SystemExit(f"lnif_bench: {self.lib.lnif_last_error().decode()}")
+        self.lib.lnif_close(m)
+        return pp.value, tg.value
+
+
+def bench_runtime(bin_dir, models, nifs, threads, repeat, n_prompt=512, n_gen=128):
+    rows = []
+    loaded = {name: Nif(path) for name, path in nifs.items()}  # all in one process: hidden symbols
+    for qname, model in models.items():
+        samples = {name: [] for name in ["upstream llama-bench"] + list(nifs)}
+        for r in range(repeat):
+            samples["upstream llama-bench"].append(llama_bench(bin_dir, model, threads, n_prompt, n_gen))
+            for name, nif in loaded.items():
+                samples[name].append(nif.bench(model, threads, n_prompt, n_gen))
+            log(f"runtime {qname} {r + 1}/{repeat}: " + ", ".join(
+                f"{n}: pp {s[-1][0]:.0f} tg {s[-1][1]:.1f}" for n, s in samples.items()))
+        base = samples["upstream llama-bench"]
+        for name, vals in samples.items():
+            rows.append({"model": qname, "build": name,
+                         "pp": [v[0] for v in vals], "tg": [v[1] for v in vals],
+                         "pp_ratio": [v[0] / b[0] for v, b in zip(vals, base)],
+                         "tg_ratio": [v[1] / b[1] for v, b in zip(vals, base)]})
+    return rows
+
+
+# ----------------------------------------------------------------------------------- report
+
+def report(args, build, size, runtime, started):
+    lines = ["# Benchmarks", "",
+             f"Generated by `python bench/run.py --repeat {args.repeat} --threads {args.threads}` on "
+             f"{started:%Y-%m-%d} ({platform.node() or 'unknown host'}: {os.cpu_count()} cores, "
+             f"{platform.processor() or platform.machine()}, Python {platform.python_version()}). "
+             "Every ratio is computed pair by pair within this one run; medians with [min-max].", ""]
+    if build:
+        ratios = [p["conan"] / p["raw"] for p in build["pairs"]]
+        lines += ["## Build cost (cpu package, Release, 2 cores)", "",
+                  "| measurement | seconds | ratio conan / raw |", "|---|---|---|",
+                  f"| cold `conan create` (no test_package) | {spread([p['conan'] for p in build['pairs']])} | "
+                  f"{spread(ratios)} (goal <= 1.10) |",
+                  f"| raw upstream `cmake -G Ninja` + build, same flags | {spread([p['raw'] for p in build['pairs']])} | 1 |",
+                  f"| warm `conan create` (package cached: test_package only) | {build['warm_create']:.1f} | |",
+                  f"| `conan install --requires={REF}` from cache | {build['install']:.1f} | |", ""]
+    if size:
+        lines += ["## Size", "", "| file | bytes |", "|---|---|"]
+        lines += [f"| package `lib/{k}` | {v:,} |" for k, v in size["archives"].items()]
+        lines += [f"| cpu NIF `libllama_nif.so` | {size['nif']:,} |",
+                  f"| cpu NIF stripped | {size['nif_stripped']:,} (goal <= 5,000,000) |", ""]
+    if runtime:
+        lines += [f"## Runtime (pp512 / tg128, {args.threads} threads, tokens/s)", "",
+                  "| model | build | pp t/s | tg t/s | pp ratio vs upstream | tg ratio vs upstream |",
+                  "|---|---|---|---|---|---|"]
+        for row in runtime:
+            lines.append(f"| {row['model']} | {row['build']} | {spread(row['pp'])} | {spread(row['tg'])} | "
+                         f"{spread(row['pp_ratio'])} | {spread(row['tg_ratio'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--skip-build", action="store_true", help="skip the cold/raw build comparison")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    ap.add_argument("--report", default=None, help="write the markdown report here as well")
+    args = ap.parse_args()
+    started = datetime.datetime.now()
+    work = tempfile.mkdtemp(prefix="llama-bench-")
+    log(f"work folder {work}")
+    build = None if args.skip_build else bench_build(work, args.repeat)
+    home = build["home"] if build else new_home(os.path.join(work, "home"))
+    nifs, size = {}, None
+    for name in [v for v in args.variants.split(",") if v]:
+        log(f"variant {name}")
+        folder, nif = build_variant(home, work, name, VARIANTS[name])
+        nifs[name] = nif
+        if name == "x86-64-v3 (default)":
+            size = sizes(folder, nif, work)
+    log("upstream default build (llama-bench, llama-quantize)")
+    src, bin_dir = upstream_tools(work)
+    models = make_models(src, bin_dir, work)
+    runtime = bench_runtime(bin_dir, models, nifs, args.threads, args.repeat)
+    text = report(args, build, size, runtime, started)
+    print(text)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(text + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
