@@ -109,3 +109,44 @@ def test_cli_reports_and_fails(tmp_path, capsys):
     assert nifcheck.main([lib]) == 1
     out = capsys.readouterr().out
     assert "ggml/gguf/llama exports: 1" in out and "FAIL liblleaky2.so" not in out and "exports llama_x" in out
+
+
+def _macho_dylib(path, dylibs, rpaths, symbols):
+    """A minimal thin arm64 Mach-O dylib: load commands and a symbol table, no code. Enough for the
+    checker's Mach-O reader, which otherwise cannot be exercised on Linux (no ld64 here)."""
+    import struct
+
+    def lc_str(cmd, text, fixed):  # load command with an lc_str at offset 8 + fixed fields
+        body = text.encode() + b"\0"
+        size = (8 + 4 + fixed + len(body) + 7) & ~7
+        return struct.pack("<III", cmd, size, 12 + fixed) + b"\0" * fixed + body.ljust(size - 12 - fixed, b"\0")
+
+    cmds = [lc_str(0xC, d, 12) for d in dylibs] + [lc_str(0x8000001C, r, 0) for r in rpaths]
+    strtab = b"\0"
+    nlist = b""
+    for name, n_type in symbols:  # 0x0f: external, defined in a section; 0x1f: private extern; 0x01: undefined
+        nlist += struct.pack("<IBBHQ", len(strtab), n_type, 1 if n_type & 0xE else 0, 0, 0)
+        strtab += name.encode() + b"\0"
+    header_size = 32 + sum(len(c) for c in cmds) + 24
+    symoff = header_size
+    stroff = symoff + len(nlist)
+    cmds.append(struct.pack("<IIIIII", 0x2, 24, symoff, len(symbols), stroff, len(strtab)))
+    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(cmds), sum(len(c) for c in cmds), 0, 0)
+    with open(path, "wb") as f:
+        f.write(header + b"".join(cmds) + nlist + strtab)
+    return str(path)
+
+
+def test_macho_load_commands_exports_and_rpath(tmp_path):
+    lib = _macho_dylib(tmp_path / "libnif.dylib",
+                       ["/usr/lib/libSystem.B.dylib", "/System/Library/Frameworks/Metal.framework/Metal",
+                        "@rpath/libomp.dylib"],
+                       ["@loader_path/../lib"],
+                       [("_lnif_open", 0x0F), ("_ggml_init", 0x0F), ("_hidden_helper", 0x1F), ("_malloc", 0x01)])
+    b, found = nifcheck.check(lib, hardening=False)
+    assert b.format == "Mach-O" and b.machine == "arm64"
+    assert b.exports == ["lnif_open", "ggml_init"], "private externs are not exports"
+    assert nifcheck.leaked(b) == ["ggml_init"]
+    assert "needs @rpath/libomp.dylib: not a system library and not declared by the package" in found
+    assert "has LC_RPATH=@loader_path/../lib: a self-contained library must not search extra directories" in found
+    assert not [p for p in found if "libSystem" in p or "Metal.framework" in p]
