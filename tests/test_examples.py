@@ -135,8 +135,11 @@ def conan_server(tmp_path_factory):
 
 def test_upload_then_install_from_a_remote_without_building(conan, cpu_package, conan_server, tmp_path):
     conan("remote", "add", "local", conan_server, "--force")
-    conan("remote", "login", "local", "ci", "-p", "ci-password")
-    conan("upload", REF, "-r", "local", "-c")
+    try:
+        conan("remote", "login", "local", "ci", "-p", "ci-password")
+        conan("upload", REF, "-r", "local", "-c")
+    finally:  # the session's other tests must not see a remote that is about to go away
+        conan("remote", "remove", "local")
     consumer = Conan(str(tmp_path / "consumer_home"))
     consumer("remote", "remove", "*", check=False)
     consumer("remote", "add", "local", conan_server)
