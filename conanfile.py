@@ -331,13 +331,18 @@ class LlamaCppConan(ConanFile):
             })
         for key, value in variables.items():
             tc.cache_variables[key] = value
-        # Reproducible archives: no build path may end up in them (__FILE__ in GGML_ASSERT
-        # messages, debug info), whatever CONAN_HOME or build folder the package is built in.
         if self.settings.compiler in ("gcc", "clang", "apple-clang"):
-            prefix_maps = [f"-ffile-prefix-map={self.source_folder}=llama.cpp",
-                           f"-ffile-prefix-map={self.build_folder}=build"]
-            tc.extra_cflags.extend(prefix_maps)
-            tc.extra_cxxflags.extend(prefix_maps)
+            flags = [
+                # reproducible archives: no build path may end up in them (__FILE__ in GGML_ASSERT
+                # messages, debug info), whatever CONAN_HOME or build folder is used
+                f"-ffile-prefix-map={self.source_folder}=llama.cpp",
+                f"-ffile-prefix-map={self.build_folder}=build",
+                # one section per function/object, so a consumer's --gc-sections (-dead_strip on
+                # Apple) drops what its module never reaches: 6.50 -> 5.22 MB for the stripped NIF
+                "-ffunction-sections", "-fdata-sections",
+            ]
+            tc.extra_cflags.extend(flags)
+            tc.extra_cxxflags.extend(flags)
         tc.generate()
 
     def build(self):
