@@ -76,8 +76,8 @@ class LlamaCppTestPackage(ConanFile):
         if leaks:
             raise ConanException(f"test_package: {len(leaks)} ggml/gguf/llama symbols exported from a plain "
                                  f"-shared link, e.g. {', '.join(leaks[:5])}")
-        self.output.success(f"plain -shared link: 0 ggml/gguf/llama exports ({len(plain.exports)} exports, "
-                            f"all from the C ABI or the C++ runtime)")
+        self.output.success(f"plain -shared link: 0 ggml/gguf/llama exports ({len(plain.exports)} exports: "
+                            f"the C ABI and std:: template instantiations)")
         erl_nif = glob.glob(os.path.join(self.build_folder, "**", "priv", "llama_cpp_ex_nif.so"), recursive=True)
         if erl_nif:
             self._check(erl_nif[0], exports=("nif_init",), undefined=("enif_",))
