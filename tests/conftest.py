@@ -109,8 +109,8 @@ class Packages:
     def get(self, key, *args, env=None):
         if key not in self.built:
             proc = build_package(self.conan, *args, env=env)
-            folder = self.conan("cache", "path", f"{REF}:" + _package_id(proc.stdout)).stdout.strip()
-            self.built[key] = {"output": proc.stdout, "folder": folder, "seconds": proc.seconds}
+            self.built[key] = {"output": proc.stdout, "folder": package_folder(self.conan, proc.stdout),
+                               "seconds": proc.seconds}
         return self.built[key]
 
 
@@ -139,10 +139,12 @@ def cpu_nif(conan, cpu_package, tmp_path_factory):
     return {"path": found[0], "build": os.path.dirname(found[0]), "output": proc.stdout}
 
 
-def _package_id(output):
+def package_folder(conan, output):
+    """The package folder of the binary a `conan create` output reports, in that conan's cache."""
     for line in output.splitlines():
         if "Full package reference:" in line:
-            return line.split(":")[-1].split("#")[0].strip()
+            package_id = line.split(":")[-1].split("#")[0].strip()
+            return conan("cache", "path", f"{REF}:{package_id}").stdout.strip()
     raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
 
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 
-from conftest import REF, Conan, build_package, needs, profile, source_mirror
+from conftest import REF, Conan, build_package, needs, package_folder, profile, source_mirror
 
 ARCHIVE = "llama.cpp-b11312.tar.gz"
 SHA256 = "cb7f04a72351fc7ee3b929a5c7a86daf2ff94411177d622b5833b493c2636a00"
@@ -61,9 +61,7 @@ def test_reproducible_offline_build(cpu_package, tmp_path_factory):
                           env={**other.env, "SOURCE_DATE_EPOCH": "1700000000"},
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    pid = [line for line in proc.stdout.splitlines() if "Full package reference:" in line][0]
-    folder = other("cache", "path", f"{REF}:" + pid.split(":")[-1].split("#")[0].strip()).stdout.strip()
-    first, second = package_files(cpu_package["folder"]), package_files(folder)
+    first, second = package_files(cpu_package["folder"]), package_files(package_folder(other, proc.stdout))
     assert sorted(first) == sorted(second)
     differ = [f for f in first if first[f] != second[f]]
     print(f"reproducible: {len(first)} files compared, {len(differ)} differ")
@@ -108,10 +106,8 @@ def test_interrupted_build_recovers(tmp_path_factory):
     assert binaries(c) == 0, "a half-built package was registered"
     again = build_package(c)
     assert "LOADER OK" in again.stdout
-    pid = [line for line in again.stdout.splitlines() if "Full package reference:" in line][0]
-    folder = c("cache", "path", f"{REF}:" + pid.split(":")[-1].split("#")[0].strip()).stdout.strip()
-    assert set(os.listdir(os.path.join(folder, "lib"))) == {"libllama.a", "libggml.a", "libggml-base.a",
-                                                            "libggml-cpu.a"}
+    archives = set(os.listdir(os.path.join(package_folder(c, again.stdout), "lib")))
+    assert archives == {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a"}
 
 
 # ------------------------------------------------------------------------------ hostile inputs
