@@ -297,6 +297,9 @@ class LlamaCppConan(ConanFile):
             "GGML_BACKEND_DL": False,
             "GGML_CPU_ALL_VARIANTS": False,
             "GGML_CPU": True,
+            # GGML_STATIC only picks CUDA::cudart_static/cublas_static for upstream's own link
+            # interface; package_info() declares ours. Pinned off: the CUDA runtime stays shared
+            # (ADR), and static cuBLAS is missing from many installs (the nvidia-cublas wheel).
             "GGML_STATIC": False,
             # no network, no tool picked from the environment
             "FETCHCONTENT_FULLY_DISCONNECTED": True,
