@@ -143,8 +143,12 @@ class LlamaCppConan(ConanFile):
         "fPIC": True,
         "openmp": False,
         "cpu_baseline": None,
-        # Turing (sm_75, the oldest CUDA 13 supports) .. Blackwell as SASS, plus PTX for newer GPUs
-        "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120-real;120-virtual",
+        # SASS for every family CUDA 13 supports from Turing (sm_75, its oldest) to Hopper, so no
+        # common GPU JIT-compiles ggml on first load; Blackwell consumer/workstation (120) and DGX
+        # Spark (121) as the arch-specific 120a/121a that ggml's FP4 tensor-core paths need (upstream
+        # rewrites a plain 12x to 12xa anyway, and 12xa code runs on that exact family only); and
+        # compute_100 PTX, which the driver JIT-compiles for every later GPU (B200/B300, Thor, Rubin).
+        "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120a-real;121a-real;100-virtual",
         "cuda_vmm": False,
         "cuda_fa": True,
         "cuda_fa_all_quants": False,
@@ -228,6 +232,13 @@ class LlamaCppConan(ConanFile):
                 raise ConanInvalidConfiguration(
                     f"cuda_architectures={archs!r} is malformed: use ';'-separated compute "
                     f"capabilities like '86-real;90-real;90-virtual', or 'all'/'all-major'/'native'")
+            # upstream rewrites a plain 12x to 12xa: PTX for it then runs on that family only
+            ptx_12x = [a for a in archs.split(";") if re.fullmatch(r"12\d(-virtual)?", a)]
+            if ptx_12x:
+                self.output.warning(
+                    f"cuda_architectures: {';'.join(ptx_12x)} becomes arch-specific 12xa PTX in ggml, "
+                    f"which newer GPUs cannot JIT-compile; add a plain virtual architecture such as "
+                    f"100-virtual for forward compatibility")
 
         if self.options.get_safe("fPIC") is not None and not self.options.fPIC:
             self.output.warning(

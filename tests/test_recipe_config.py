@@ -99,6 +99,27 @@ def test_openmp_and_cuda_options_reach_cmake(conan, tmp_path):
     assert cache["CMAKE_CUDA_ARCHITECTURES"] == "86-real;90-virtual"
 
 
+def test_default_cuda_architectures_run_on_every_gpu_generation(conan, tmp_path):
+    proc, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-x86_64-cuda"), *HOST)
+    archs = cache["CMAKE_CUDA_ARCHITECTURES"].split(";")
+    real = {a.split("-")[0] for a in archs if a.endswith("-real")}
+    # SASS for Turing, Ampere, Ada, Hopper: no JIT compile of ggml when a NIF first loads there
+    assert {"75", "80", "86", "89", "90"} <= real, archs
+    # Blackwell 12x already in the arch-specific form ggml would rewrite it to: configured == built
+    assert [a for a in archs if a.startswith("12")] and all(a[3] == "a" for a in archs if a.startswith("12"))
+    # forward compatibility: portable PTX (no a/f suffix) at least as new as the newest non-12x SASS
+    ptx = [int(a.split("-")[0]) for a in archs if a.endswith("-virtual") and a.split("-")[0].isdigit()]
+    assert ptx and max(ptx) >= max(int(r) for r in real if r.isdigit()), archs
+    assert "becomes arch-specific" not in proc.stdout
+
+
+def test_arch_specific_blackwell_ptx_is_warned_about(conan, tmp_path):
+    proc, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-x86_64-cuda"), *HOST,
+                                       "-o", "*:cuda_architectures=90-real;120-virtual")
+    assert cache["CMAKE_CUDA_ARCHITECTURES"] == "90-real;120-virtual"
+    assert "cuda_architectures: 120-virtual becomes arch-specific 12xa PTX" in proc.stdout
+
+
 INVALID = [
     # (id, conan install arguments, the one line the user must see)
     ("metal-on-linux", ["-pr:a", profile("linux-x86_64"), "-o", "*:backend=metal"],
