@@ -148,23 +148,23 @@ def package_folder(conan, output):
     raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
 
 
-@pytest.fixture(scope="session")
-def cuda_toolkit(tmp_path_factory):
+def make_cuda_toolkit(root, src=None):
     """Test-time scaffolding only (the recipe never sees it): this machine has nvcc + cudart in
     /usr/local/cuda and cuBLAS only as the PyPI wheel nvidia-cublas (headers and .so.13, no
-    unversioned links). Build one toolkit root of symlinks that FindCUDAToolkit accepts as a normal
-    install: nvcc resolves its TOP from the link's folder, so headers and libraries found under
-    the root are what CMake and nvcc use. Returns the root; bin/nvcc is the CUDA compiler."""
-    src = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-    needs(os.path.exists(os.path.join(src, "bin", "nvcc")), f"nvcc under {src} (or set CUDA_HOME)")
+    unversioned links). Build one toolkit root of symlinks in the empty folder `root` that
+    FindCUDAToolkit accepts as a normal install: nvcc resolves its TOP from the link's folder, so
+    headers and libraries found under the root are what CMake and nvcc use. Returns the root;
+    bin/nvcc is the CUDA compiler. Raises LookupError naming what is missing."""
+    src = src or os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    if not os.path.exists(os.path.join(src, "bin", "nvcc")):
+        raise LookupError(f"nvcc under {src} (or set CUDA_HOME)")
     from importlib import metadata
     try:  # the nvidia-cublas wheel (.ci/run installs it): <site>/nvidia/cu13/{include,lib}
         dist = metadata.distribution("nvidia-cublas")
         header = next(f for f in dist.files if f.name == "cublas_v2.h")
         cublas = os.path.dirname(os.path.dirname(str(dist.locate_file(header))))
     except (metadata.PackageNotFoundError, StopIteration):
-        needs(False, "cuBLAS (pip install nvidia-cublas)")
-    root = str(tmp_path_factory.mktemp("cuda-root"))
+        raise LookupError("cuBLAS (pip install nvidia-cublas)") from None
     os.symlink(os.path.join(src, "bin"), os.path.join(root, "bin"))
     os.symlink(os.path.join(src, "nvvm"), os.path.join(root, "nvvm"))
     for sub, extra in (("include", os.path.join(cublas, "include")), ("lib", os.path.join(cublas, "lib"))):
@@ -182,3 +182,23 @@ def cuda_toolkit(tmp_path_factory):
     os.symlink("../../include", os.path.join(root, "targets", "x86_64-linux", "include"))
     os.symlink("../../lib", os.path.join(root, "targets", "x86_64-linux", "lib"))
     return root
+
+
+def cuda_create_args(toolkit):
+    """conan create arguments for backend=cuda against a toolkit root from make_cuda_toolkit(),
+    and the environment to run it in: only the runtime libraries on the loader path, no driver."""
+    lib = os.path.join(toolkit, "lib")
+    nvcc = os.path.join(toolkit, "bin", "nvcc")
+    args = ["-pr:h", profile("linux-x86_64-cuda"),
+            "-c", f"tools.build:compiler_executables={{'c': 'gcc', 'cpp': 'g++', 'cuda': '{nvcc}'}}",
+            "-c", f"tools.build:sharedlinkflags=['-L{lib}']", "-c", f"tools.build:exelinkflags=['-L{lib}']"]
+    return args, {"LD_LIBRARY_PATH": lib}
+
+
+@pytest.fixture(scope="session")
+def cuda_toolkit(tmp_path_factory):
+    """A toolkit root of symlinks for this session (see make_cuda_toolkit)."""
+    try:
+        return make_cuda_toolkit(str(tmp_path_factory.mktemp("cuda-root")))
+    except LookupError as missing:
+        needs(False, str(missing))

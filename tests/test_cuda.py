@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import profile
+from conftest import cuda_create_args
 
 # Reduced for CI time: one real architecture (Hopper) and no flash-attention kernel instances.
 REDUCED = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=False"]
@@ -14,14 +14,8 @@ REDUCED = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=False"]
 
 @pytest.fixture(scope="module")
 def cuda_package(packages, cuda_toolkit):
-    lib = os.path.join(cuda_toolkit, "lib")
-    nvcc = os.path.join(cuda_toolkit, "bin", "nvcc")
-    return packages.get(
-        "cuda-reduced", "-pr:h", profile("linux-x86_64-cuda"), *REDUCED,
-        "-c", f"tools.build:compiler_executables={{'c': 'gcc', 'cpp': 'g++', 'cuda': '{nvcc}'}}",
-        "-c", f"tools.build:sharedlinkflags=['-L{lib}']", "-c", f"tools.build:exelinkflags=['-L{lib}']",
-        # no driver here: only the runtime libraries are on the loader path, and no libcuda.so.1
-        env={"LD_LIBRARY_PATH": lib})
+    args, env = cuda_create_args(cuda_toolkit)
+    return packages.get("cuda-reduced", *args, *REDUCED, env=env)
 
 
 def test_cuda_archive_is_packaged(cuda_package):

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Build cost of backend=cuda: one cold `conan create` of the cuda package in a fresh CONAN_HOME,
+then its test_package, against a toolkit root made by the tests' own scaffolding
+(tests/conftest.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
+
+  python bench/cuda_build.py [-o '*:cuda_architectures=90-real' ...] [--json FILE]
+
+Without -o it builds the recipe's default options (the full default architecture list). Prints,
+with timestamps: the wall time of the build (no test_package) and of test_package, the number of
+CUDA objects and the CPU seconds ninja recorded for them (slowest first), every packaged archive's
+size, and what the test NIF needs and reports. Nothing here is a pass/fail test; a failing step
+stops the script with conan's output.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from conftest import REF, cuda_create_args, make_cuda_toolkit  # noqa: E402  (the tests' helpers)
+from run import log, new_home, timed  # noqa: E402  (bench/run.py)
+
+
+def ninja_times(build_folder):
+    """(seconds, output) per CUDA object from the last build recorded in .ninja_log."""
+    logs = [os.path.join(d, f) for d, _, files in os.walk(build_folder) for f in files if f == ".ninja_log"]
+    last = {}
+    for path in logs:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 5 and parts[3].endswith(".cu.o"):
+                    last[parts[3]] = (int(parts[1]) - int(parts[0])) / 1000
+    return sorted(((s, o) for o, s in last.items()), reverse=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-o", "--option", action="append", default=[], help="conan option, e.g. '*:cuda_fa=False'")
+    ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch CONAN_HOME")
+    args = ap.parse_args()
+    options = [x for o in args.option for x in ("-o", o)]
+
+    work = tempfile.mkdtemp(prefix="cuda-bench-")
+    os.mkdir(os.path.join(work, "toolkit"))
+    toolkit = make_cuda_toolkit(os.path.join(work, "toolkit"))
+    create_args, env = cuda_create_args(toolkit)
+    conan = new_home(os.path.join(work, "home"))
+    profiles = ["-pr:b", os.path.join(ROOT, "profiles", "linux-x86_64")]
+
+    log(f"cuda build, options: {' '.join(args.option) or '(recipe defaults)'}")
+    build = timed(lambda: conan("create", ".", "--build=missing", "-tf", "", *profiles, *create_args, *options,
+                                env=env, timeout=4 * 3600))
+    log(f"conan create (no test_package): {build:.0f} s")
+    holder = {}
+    tested = timed(lambda: holder.update(proc=conan("test", "test_package", REF, *profiles, *create_args, *options,
+                                                    env=env)))
+    out = holder["proc"].stdout
+    log(f"test_package: {tested:.0f} s")
+
+    graph = json.loads(conan("graph", "info", f"--requires={REF}", *profiles, *create_args, *options,
+                             "--format=json", env=env).stdout)
+    node = next(n for n in graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+    package = conan("cache", "path", f"{REF}:{node['package_id']}").stdout.strip()
+    build_folder = conan("cache", "path", f"{REF}:{node['package_id']}", "--folder", "build").stdout.strip()
+    objects = ninja_times(build_folder)
+    archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
+    needs = re.search(r"libllama_nif\.so: ELF .*\n  needs: +(.*)", out)
+    generated = re.search(r"^generated: (.*)$", out, re.M)
+    lines = {"needs": needs.group(1) if needs else "?", "generated": generated.group(1) if generated else "?"}
+    devices = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("device[")]
+
+    log(f"options: {node['options']}")
+    log(f"CUDA objects: {len(objects)}, ninja CPU seconds for them: {sum(s for s, _ in objects):.0f}")
+    for seconds, obj in objects[:8]:
+        log(f"  {seconds:7.1f} s  {os.path.basename(obj)}")
+    for name, size in archives.items():
+        log(f"{name}: {size:,} bytes")
+    log(f"NIF needs: {lines['needs']}")
+    log(f"devices: {'; '.join(devices)}")
+    log(f"generated: {lines['generated']}")
+    figures = {"options": node["options"], "create_s": build, "test_package_s": tested,
+               "cuda_objects": len(objects), "cuda_object_cpu_s": sum(s for s, _ in objects),
+               "slowest": objects[:8], "archives": archives, "nif_needs": lines["needs"], "devices": devices,
+               "generated": lines["generated"]}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
