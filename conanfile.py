@@ -147,7 +147,8 @@ class LlamaCppConan(ConanFile):
         # common GPU JIT-compiles ggml on first load; Blackwell consumer/workstation (120) and DGX
         # Spark (121) as the arch-specific 120a/121a that ggml's FP4 tensor-core paths need (upstream
         # rewrites a plain 12x to 12xa anyway, and 12xa code runs on that exact family only); and
-        # compute_100 PTX, which the driver JIT-compiles for every later GPU (B200/B300, Thor, Rubin).
+        # portable compute_100 PTX, which the driver JIT-compiles for the GPUs with no SASS here
+        # (B200/B300 at 10.x, Thor at 11.0).
         "cuda_architectures": "75-real;80-real;86-real;89-real;90-real;120a-real;121a-real;100-virtual",
         "cuda_vmm": False,
         "cuda_fa": True,
