@@ -22,7 +22,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from conftest import REF, cuda_create_args, make_cuda_toolkit, package_folder  # noqa: E402  (the tests' helpers)
-from run import log, new_home, timed  # noqa: E402  (bench/run.py)
+from run import log, new_home  # noqa: E402  (bench/run.py)
 
 
 def ninja_times(build_folder):
@@ -54,18 +54,15 @@ def main():
     profiles = ["-pr:b", os.path.join(ROOT, "profiles", "linux-x86_64")]
 
     log(f"cuda build, options: {' '.join(args.option) or '(recipe defaults)'}")
-    created = {}
-    build = timed(lambda: created.update(proc=conan("create", ".", "--build=missing", "-tf", "", *profiles,
-                                                    *create_args, *options, env=env, timeout=4 * 3600)))
-    log(f"conan create (no test_package): {build:.0f} s")
-    holder = {}
-    tested = timed(lambda: holder.update(proc=conan("test", "test_package", REF, *profiles, *create_args, *options,
-                                                    env=env)))
-    out = holder["proc"].stdout
-    log(f"test_package: {tested:.0f} s")
+    created = conan("create", ".", "--build=missing", "-tf", "", *profiles, *create_args, *options, env=env,
+                    timeout=4 * 3600)
+    log(f"conan create (no test_package): {created.seconds:.0f} s")
+    tested = conan("test", "test_package", REF, *profiles, *create_args, *options, env=env)
+    out = tested.stdout
+    log(f"test_package: {tested.seconds:.0f} s")
 
     # the create output names the package; its build folder sits beside it in the cache
-    package = package_folder(conan, created["proc"].stdout)
+    package = package_folder(conan, created.stdout)
     build_folder = os.path.join(os.path.dirname(package), "b")
     objects = ninja_times(build_folder)
     archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
@@ -74,7 +71,6 @@ def main():
     lines = {"needs": needs.group(1) if needs else "?", "generated": generated.group(1) if generated else "?"}
     devices = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("device[")]
 
-    log(f"options: {' '.join(args.option) or '(recipe defaults)'}")
     log(f"CUDA objects: {len(objects)}, ninja CPU seconds for them: {sum(s for s, _ in objects):.0f}")
     for seconds, obj in objects[:8]:
         log(f"  {seconds:7.1f} s  {os.path.basename(obj)}")
@@ -83,7 +79,7 @@ def main():
     log(f"NIF needs: {lines['needs']}")
     log(f"devices: {'; '.join(devices)}")
     log(f"generated: {lines['generated']}")
-    figures = {"options": args.option, "create_s": build, "test_package_s": tested,
+    figures = {"options": args.option, "create_s": created.seconds, "test_package_s": tested.seconds,
                "cuda_objects": len(objects), "cuda_object_cpu_s": sum(s for s, _ in objects),
                "slowest": objects[:8], "archives": archives, "nif_needs": lines["needs"], "devices": devices,
                "generated": lines["generated"]}

@@ -148,14 +148,14 @@ def package_folder(conan, output):
     raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
 
 
-def make_cuda_toolkit(root, src=None):
+def make_cuda_toolkit(root):
     """Test-time scaffolding only (the recipe never sees it): this machine has nvcc + cudart in
     /usr/local/cuda and cuBLAS only as the PyPI wheel nvidia-cublas (headers and .so.13, no
     unversioned links). Build one toolkit root of symlinks in the empty folder `root` that
     FindCUDAToolkit accepts as a normal install: nvcc resolves its TOP from the link's folder, so
     headers and libraries found under the root are what CMake and nvcc use. Returns the root;
     bin/nvcc is the CUDA compiler. Raises LookupError naming what is missing."""
-    src = src or os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    src = os.environ.get("CUDA_HOME", "/usr/local/cuda")
     if not os.path.exists(os.path.join(src, "bin", "nvcc")):
         raise LookupError(f"nvcc under {src} (or set CUDA_HOME)")
     from importlib import metadata
