@@ -106,14 +106,143 @@ CPU_BASELINES = {
 }
 DEFAULT_BASELINE = {"x86_64": "x86-64-v3", "armv8": "armv8-a", "riscv64": "rv64gc"}
 
-# Static link order, written down once. A single-pass linker (GNU ld, lld in its default mode
-# for ELF is order-insensitive but ld.bfd and mingw's ld are not) resolves an archive's undefined
-# symbols only from archives that come after it, so the order must be dependents first:
-#   llama -> ggml (backend registry) -> ggml-<backend>... -> ggml-cpu -> ggml-base
-# Each component `requires` the next ones, which is what makes CMakeDeps, PkgConfigDeps and
-# MakeDeps all emit -lllama -lggml -lggml-<backend> -lggml-cpu -lggml-base without --start-group.
-# (Upstream's llama.pc says -lggml -lggml-base -lllama, which fails for static archives.)
-CMAKE_TARGETS = {"llama": "llama"}  # everything else is ggml::<name>
+# Upstream defaults pinned on every build, so nothing depends on upstream's choice or on what the
+# build machine happens to have installed. generate() adds the backend, baseline and option rows.
+PINNED = {
+    # static archives for one shared object: nothing dlopens a backend at run time (it could pick
+    # up a foreign libggml), no CPU variant modules (they need shared libs)
+    "BUILD_SHARED_LIBS": False,
+    "GGML_BACKEND_DL": False,
+    "GGML_CPU_ALL_VARIANTS": False,
+    "GGML_CPU": True,
+    "GGML_NATIVE": False,
+    # hidden visibility for our own symbols; std:: template instantiations keep libstdc++'s
+    # default visibility whatever these say, which is why consumers still need a version script
+    # or --exclude-libs (README "Linking a NIF")
+    "CMAKE_C_VISIBILITY_PRESET": "hidden",
+    "CMAKE_CXX_VISIBILITY_PRESET": "hidden",
+    "CMAKE_OBJC_VISIBILITY_PRESET": "hidden",
+    "CMAKE_CUDA_VISIBILITY_PRESET": "hidden",
+    "CMAKE_VISIBILITY_INLINES_HIDDEN": True,
+    # libraries only: no tests, tools, examples, server, app
+    "LLAMA_BUILD_TESTS": False,
+    "LLAMA_BUILD_TOOLS": False,
+    "LLAMA_BUILD_EXAMPLES": False,
+    "LLAMA_BUILD_SERVER": False,
+    "LLAMA_BUILD_APP": False,
+    "LLAMA_TOOLS_INSTALL": False,
+    "LLAMA_TESTS_INSTALL": False,
+    "LLAMA_OPENSSL": False,
+    "LLAMA_USE_SYSTEM_GGML": False,
+    "LLAMA_ALL_WARNINGS": False,
+    "GGML_BUILD_TESTS": False,
+    "GGML_BUILD_EXAMPLES": False,
+    "GGML_ALL_WARNINGS": False,
+    # GGML_STATIC only picks CUDA::cudart_static/cublas_static for upstream's own link interface;
+    # package_info() declares ours. Off: the CUDA runtime stays shared (ADR), and static cuBLAS is
+    # missing from many installs (the nvidia-cublas wheel)
+    "GGML_STATIC": False,
+    # no network, no tool picked from the environment
+    "FETCHCONTENT_FULLY_DISCONNECTED": True,
+    "GGML_OPENMP_FETCH": False,
+    "GGML_CCACHE": False,
+    # every accelerator backend off unless the backend table turns it on
+    "GGML_METAL": False,
+    "GGML_BLAS": False,
+    "GGML_CUDA": False,
+    "GGML_VULKAN": False,
+    "GGML_HIP": False,
+    "GGML_SYCL": False,
+    "GGML_OPENCL": False,
+}
+
+# CUDA options -> cache variables (cuda only); NCCL and the driver are the two hard dependencies
+# upstream's defaults would add
+CUDA_CACHE = {
+    "cuda_architectures": ("CMAKE_CUDA_ARCHITECTURES", str),
+    "cuda_vmm": ("GGML_CUDA_NO_VMM", lambda on: not on),  # VMM links libcuda.so.1 (the driver)
+    "cuda_fa": ("GGML_CUDA_FA", bool),
+    "cuda_fa_all_quants": ("GGML_CUDA_FA_ALL_QUANTS", bool),
+    "cuda_graphs": ("GGML_CUDA_GRAPHS", bool),
+}
+CUDA_PINNED = {"GGML_CUDA_NCCL": False}  # upstream default ON: a hard libnccl dependency
+
+# Optional libraries beside llama + ggml, one row per boolean option. validate(), generate(),
+# package() and package_info() read this table and nothing else.
+#   cmake       cache variables the option sets when on; `off` what it sets when off
+#   components  the archives it adds (names in COMPONENTS below)
+#   headers     (source folder, package include folder, patterns, excludes) copied by package(): upstream's
+#               `cmake --install` installs neither common's headers nor nlohmann
+#   licenses    notices of the vendored code the archives contain -> licenses/
+OPTIONAL_PARTS = {
+    # chat templates, JSON-schema grammars, speculative decoding, sampling helpers: what every
+    # binding links. No OpenSSL (cpp-httplib without TLS: common's download helpers cannot fetch
+    # https, and nothing downloads unless the caller asks) and no subprocess spawning (only the
+    # server's router mode uses it; a fork inside the BEAM or a JVM is not ours to do).
+    "with_common": {
+        "cmake": {"LLAMA_BUILD_COMMON": True, "LLAMA_OPENSSL": False, "LLAMA_SUBPROCESS": False},
+        "off": {"LLAMA_BUILD_COMMON": False},
+        "components": ["llama-common", "llama-common-base", "cpp-httplib"],
+        # http.h is internal (download/server code) and includes cpp-httplib's header: left out
+        "headers": [("common", "include/llama-common", ("*.h", "*.hpp"), ("http.h",)),
+                    ("vendor/nlohmann", "include/llama-common-vendor/nlohmann", ("*.hpp",), ())],
+        "licenses": {"vendor/cpp-httplib/LICENSE": "LICENSE-cpp-httplib",
+                     "licenses/LICENSE-jsonhpp": "LICENSE-nlohmann-json"},
+    },
+    # multimodal input (images, audio) through a projector GGUF. Video needs an ffmpeg binary at
+    # run time (a subprocess), so it stays off.
+    "with_mtmd": {
+        "cmake": {"LLAMA_BUILD_MTMD": True, "MTMD_VIDEO": False},
+        "off": {"LLAMA_BUILD_MTMD": False},
+        "components": ["mtmd", "vendor-hash"],
+        "headers": [],
+        # stb_image, miniaudio and sha1 are public domain / MIT-0 with the notice in their headers
+        "licenses": {"vendor/hash/xxhash/LICENSE": "LICENSE-xxhash",
+                     "vendor/hash/sha256/LICENSE": "LICENSE-sha256",
+                     "vendor/hash/rotate-bits/LICENSE.md": "LICENSE-rotate-bits"},
+    },
+    # upstream's RPC backend (offload to rpc-servers). RDMA is auto-detected upstream when
+    # libibverbs happens to be installed on the build machine: pinned off, or it becomes NEEDED.
+    "with_rpc": {
+        "cmake": {"GGML_RPC": True, "GGML_RPC_RDMA": False},
+        "off": {"GGML_RPC": False},
+        "components": ["ggml-rpc"],
+        "headers": [],
+        "licenses": {},
+    },
+}
+
+# Every archive the package can hold, and what it needs.
+#   requires     other components it calls into (only those present are kept)
+#   cmake_target upstream's CMake name where upstream has one; vendored helpers get a llama::
+#                prefix so they cannot collide with a consumer's own cpp-httplib target
+#   pkg_config   pkg-config name (default: the component name)
+#   includedirs  extra include folders next to include/
+#   system_libs  per Conan os setting
+#   build_path   where the archive lies in the build folder when `cmake --install` skips it
+COMPONENTS = {
+    "mtmd": {"requires": ["vendor-hash", "llama", "ggml", "ggml-base"], "cmake_target": "mtmd"},
+    "llama-common": {"requires": ["llama-common-base", "cpp-httplib", "llama", "ggml", "ggml-base"],
+                     "cmake_target": "llama-common",
+                     "includedirs": ["include/llama-common", "include/llama-common-vendor"],
+                     "system_libs": {"Linux": ["pthread"], "FreeBSD": ["pthread"]}},
+    "llama-common-base": {"requires": [], "cmake_target": "llama-common-base",
+                          "includedirs": ["include/llama-common"], "build_path": "common"},
+    "cpp-httplib": {"requires": [], "cmake_target": "llama::cpp-httplib", "pkg_config": "llama-cpp-httplib",
+                    "system_libs": {"Linux": ["pthread"], "FreeBSD": ["pthread"], "Windows": ["ws2_32"]},
+                    "build_path": "vendor/cpp-httplib"},
+    "vendor-hash": {"requires": [], "cmake_target": "llama::vendor-hash", "pkg_config": "llama-vendor-hash",
+                    "build_path": "vendor/hash"},
+    "llama": {"requires": ["ggml", "ggml-base"], "cmake_target": "llama"},
+    "ggml": {"requires": "every backend", "cmake_target": "ggml::ggml"},
+    "ggml-rpc": {"requires": ["ggml-base"], "cmake_target": "ggml::ggml-rpc",
+                 "system_libs": {"Linux": ["pthread"], "Windows": ["ws2_32"]}},
+    "ggml-cpu": {"requires": ["ggml-base"], "cmake_target": "ggml::ggml-cpu"},
+    "ggml-base": {"requires": [], "cmake_target": "ggml::ggml-base"},
+}
+# upstream's ggml-config.cmake also defines ggml::all (ggml and every backend): an interface
+# component without an archive of its own
+GGML_ALL = {"name": "ggml-all", "cmake_target": "ggml::all"}
 
 
 class LlamaCppConan(ConanFile):
@@ -131,6 +260,9 @@ class LlamaCppConan(ConanFile):
         "fPIC": [True, False],
         "openmp": [True, False],
         "cpu_baseline": [None] + list(CPU_BASELINES),
+        "with_common": [True, False],
+        "with_mtmd": [True, False],
+        "with_rpc": [True, False],
         # CUDA only (removed for other backends)
         "cuda_architectures": ["ANY"],
         "cuda_vmm": [True, False],
@@ -143,6 +275,9 @@ class LlamaCppConan(ConanFile):
         "fPIC": True,
         "openmp": False,
         "cpu_baseline": None,
+        "with_common": True,
+        "with_mtmd": False,
+        "with_rpc": False,
         # SASS for every family CUDA 13 supports from Turing (sm_75, its oldest) to Hopper, so no
         # common GPU JIT-compiles ggml on first load; Blackwell consumer/workstation (120) and DGX
         # Spark (121) as the arch-specific 120a/121a that ggml's FP4 tensor-core paths need (upstream
@@ -159,6 +294,9 @@ class LlamaCppConan(ConanFile):
         "backend": "GPU backend linked next to the always-built CPU backend",
         "openmp": "use OpenMP for the CPU thread pool (adds libgomp/libomp to every consumer)",
         "cpu_baseline": "ISA the CPU backend may assume; default: portable level of the arch",
+        "with_common": "llama-common + llama-common-base: chat templates, JSON-schema grammars, sampling, speculative",
+        "with_mtmd": "libmtmd: image/audio input through a projector GGUF",
+        "with_rpc": "ggml-rpc backend: offload to upstream rpc-servers over TCP",
         "cuda_architectures": "CMAKE_CUDA_ARCHITECTURES for ggml-cuda (';'-separated)",
         "cuda_vmm": "use CUDA virtual memory management: links the driver (libcuda.so.1)",
         "cuda_fa": "compile the flash-attention kernels (most of the build time; off = slower long contexts)",
@@ -188,7 +326,7 @@ class LlamaCppConan(ConanFile):
 
     def configure(self):
         if self.options.backend != "cuda":
-            for opt in ("cuda_architectures", "cuda_vmm", "cuda_fa", "cuda_fa_all_quants", "cuda_graphs"):
+            for opt in CUDA_CACHE:
                 self.options.rm_safe(opt)
 
     def layout(self):
@@ -273,77 +411,31 @@ class LlamaCppConan(ConanFile):
             urls = [Path(archive).as_uri()] + urls
         get(self, url=urls, sha256=data["sha256"], strip_root=True)
 
+    @property
+    def _parts(self):
+        return [part for part in OPTIONAL_PARTS if self.options.get_safe(part)]
+
     def generate(self):
-        generator = None
-        if not self.conf.get("tools.cmake.cmaketoolchain:generator"):
-            generator = "Ninja"
+        generator = None if self.conf.get("tools.cmake.cmaketoolchain:generator") else "Ninja"
         tc = CMakeToolchain(self, generator=generator)
         info = self.conan_data["build_info"][self.version]
-        variables = {
-            "BUILD_SHARED_LIBS": False,
+        variables = dict(PINNED)
+        variables.update({
             "CMAKE_POSITION_INDEPENDENT_CODE": bool(self.options.get_safe("fPIC", True)),
-            # hidden visibility: nothing from llama/ggml is exported from a shared object linked
-            # from these archives, on ELF and Mach-O, without --exclude-libs or version scripts
-            "CMAKE_C_VISIBILITY_PRESET": "hidden",
-            "CMAKE_CXX_VISIBILITY_PRESET": "hidden",
-            "CMAKE_OBJC_VISIBILITY_PRESET": "hidden",
-            "CMAKE_CUDA_VISIBILITY_PRESET": "hidden",
-            "CMAKE_VISIBILITY_INLINES_HIDDEN": True,
-            # only llama + ggml
-            "LLAMA_BUILD_COMMON": False,
-            "LLAMA_BUILD_TESTS": False,
-            "LLAMA_BUILD_TOOLS": False,
-            "LLAMA_BUILD_EXAMPLES": False,
-            "LLAMA_BUILD_SERVER": False,
-            "LLAMA_BUILD_APP": False,
-            "LLAMA_BUILD_MTMD": False,
-            "LLAMA_TOOLS_INSTALL": False,
-            "LLAMA_TESTS_INSTALL": False,
-            "LLAMA_OPENSSL": False,
-            "LLAMA_USE_SYSTEM_GGML": False,
-            "LLAMA_ALL_WARNINGS": False,
-            "GGML_BUILD_TESTS": False,
-            "GGML_BUILD_EXAMPLES": False,
-            "GGML_ALL_WARNINGS": False,
-            # the archives must not dlopen backends at runtime (they could pick a foreign libggml)
-            "GGML_BACKEND_DL": False,
-            "GGML_CPU_ALL_VARIANTS": False,
-            "GGML_CPU": True,
-            # GGML_STATIC only picks CUDA::cudart_static/cublas_static for upstream's own link
-            # interface; package_info() declares ours. Pinned off: the CUDA runtime stays shared
-            # (ADR), and static cuBLAS is missing from many installs (the nvidia-cublas wheel).
-            "GGML_STATIC": False,
-            # no network, no tool picked from the environment
-            "FETCHCONTENT_FULLY_DISCONNECTED": True,
-            "GGML_OPENMP_FETCH": False,
-            "GGML_CCACHE": False,
             "GGML_OPENMP": bool(self.options.openmp),
-            "GGML_NATIVE": False,
-            # every accelerator backend off unless the backend table turns it on
-            "GGML_METAL": False,
-            "GGML_BLAS": False,
-            "GGML_CUDA": False,
-            "GGML_VULKAN": False,
-            "GGML_HIP": False,
-            "GGML_SYCL": False,
-            "GGML_OPENCL": False,
-            "GGML_RPC": False,
             "GGML_ACCELERATE": is_apple_os(self),
             # the version reported by llama_print_system_info / build info
             "BUILD_NUMBER": str(info["number"]),
             "BUILD_COMMIT": info["commit"][:8],
-        }
+        })
+        for part, row in OPTIONAL_PARTS.items():
+            variables.update(row["cmake"] if self.options.get_safe(part) else row["off"])
         variables.update(CPU_BASELINES[str(self.options.cpu_baseline)]["cmake"])
         variables.update(self._backend["cmake"])
         if self.options.backend == "cuda":
-            variables.update({
-                "CMAKE_CUDA_ARCHITECTURES": str(self.options.cuda_architectures),
-                "GGML_CUDA_NCCL": False,  # upstream default ON: a hard libnccl dependency
-                "GGML_CUDA_NO_VMM": not self.options.cuda_vmm,  # VMM links libcuda (the driver)
-                "GGML_CUDA_FA": bool(self.options.cuda_fa),
-                "GGML_CUDA_FA_ALL_QUANTS": bool(self.options.cuda_fa_all_quants),
-                "GGML_CUDA_GRAPHS": bool(self.options.cuda_graphs),
-            })
+            variables.update(CUDA_PINNED)
+            for option, (name, convert) in CUDA_CACHE.items():
+                variables[name] = convert(self.options.get_safe(option))
         for key, value in variables.items():
             tc.cache_variables[key] = value
         if self.settings.compiler in ("gcc", "clang", "apple-clang"):
@@ -367,7 +459,7 @@ class LlamaCppConan(ConanFile):
         if self.options.openmp:
             cache = load(self, os.path.join(self.build_folder, "CMakeCache.txt"))
             if "GGML_OPENMP_ENABLED:INTERNAL=ON" not in cache:
-                raise ConanInvalidConfiguration(
+                raise ConanException(
                     f"openmp=True but CMake found no OpenMP for compiler={self.settings.compiler}; "
                     f"install its OpenMP runtime (libgomp/libomp-dev) or use openmp=False")
         cmake.build()
@@ -385,6 +477,35 @@ class LlamaCppConan(ConanFile):
         for name in os.listdir(libdir):
             if name.endswith(".a") and not name.startswith("lib"):
                 rename(self, os.path.join(libdir, name), os.path.join(libdir, "lib" + name))
+        self._package_optional_parts(libdir)
+
+    def _package_optional_parts(self, libdir):
+        """What `cmake --install` leaves out of the optional parts: the archives llama-common and
+        mtmd link privately (COMPONENTS' build_path), common's headers and the vendored nlohmann
+        (OPTIONAL_PARTS' headers). Checked against the link model, so a missing archive fails
+        the build instead of a consumer's link."""
+        for part in self._parts:
+            row = OPTIONAL_PARTS[part]
+            for src, dst, patterns, excludes in row["headers"]:
+                for pattern in patterns:
+                    copy(self, pattern, os.path.join(self.source_folder, src),
+                         os.path.join(self.package_folder, dst), excludes=excludes)
+            for name in row["components"]:
+                archive = os.path.join(libdir, f"lib{name}.a")
+                sub = COMPONENTS[name].get("build_path")
+                if not os.path.exists(archive) and sub:
+                    for built in (f"lib{name}.a", f"{name}.a", f"{name}.lib"):
+                        if os.path.exists(os.path.join(self.build_folder, sub, built)):
+                            copy(self, built, os.path.join(self.build_folder, sub), libdir)
+                            if built != f"lib{name}.a":
+                                rename(self, os.path.join(libdir, built), archive)
+                            break
+                if not os.path.exists(archive):
+                    raise ConanException(f"{part}: lib{name}.a was not built; it is needed by the "
+                                         f"{name} component")
+            for license_file, name in row["licenses"].items():
+                save(self, os.path.join(self.package_folder, "licenses", name),
+                     load(self, os.path.join(self.source_folder, license_file)))
 
     def _package_sbom(self):
         # CycloneDX SBOM from Conan's own tooling (works offline). It carries a timestamp and a
@@ -417,23 +538,45 @@ class LlamaCppConan(ConanFile):
         self.cpp_info.set_property("cmake_target_name", "llama::all")
         self.cpp_info.set_property("pkg_config_name", "llama-cpp")
         model = link_model(str(self.settings.os), str(self.options.backend), bool(self.options.openmp),
-                           str(self.settings.compiler), bool(self.options.get_safe("cuda_vmm", False)))
+                           str(self.settings.compiler), bool(self.options.get_safe("cuda_vmm", False)),
+                           parts=self._parts)
         for name, spec in model.items():
             comp = self.cpp_info.components[name]
-            comp.libs = [name]
+            comp.libs = spec["libs"]
             comp.requires = spec["requires"]
             comp.system_libs = spec["system_libs"]
             comp.frameworks = spec["frameworks"]
+            comp.includedirs = spec["includedirs"]
             comp.set_property("cmake_target_name", spec["cmake_target"])
-            comp.set_property("pkg_config_name", name)
+            comp.set_property("pkg_config_name", spec["pkg_config"])
 
 
-def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False):
+def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=()):
     """What package_info() declares, as data: components in static link order, each with its
-    requires, system libs and frameworks. A plain function of the settings, so tests can check
-    targets that cannot be built here (macOS) through the very code package_info() runs."""
+    archives, requires, system libs, frameworks, include folders and CMake/pkg-config names.
+    `parts` names the OPTIONAL_PARTS options that are on. A plain function of the settings, so
+    tests can check targets that cannot be built here (macOS) through the very code
+    package_info() runs.
+
+    Static link order, written down once. A single-pass linker (GNU ld, mingw's ld; lld and
+    ld64 are order-insensitive) resolves an archive's undefined symbols only from archives that
+    come after it, so dependents go first:
+
+        mtmd, llama-common -> llama-common-base -> cpp-httplib, vendor-hash
+          -> llama -> ggml (backend registry) -> ggml-<gpu backend>... -> ggml-rpc
+          -> ggml-cpu -> ggml-base
+
+    Each component `requires` the ones it calls, which is what makes CMakeDeps, PkgConfigDeps and
+    MakeDeps all emit that order without --start-group. (Upstream's llama.pc says
+    -lggml -lggml-base -lllama, which fails for static archives, and its `cmake --install` leaves
+    out llama-common-base, cpp-httplib and vendor-hash, which llama-common and mtmd need.)
+    """
     spec = BACKENDS[backend]
-    order = ["llama", "ggml"] + spec["components"] + ["ggml-cpu", "ggml-base"]
+    present = {c for part in parts for c in OPTIONAL_PARTS[part]["components"]}
+    gpu = list(spec["components"])
+    order = [c for c in ("mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash")
+             if c in present]
+    order += ["llama", "ggml"] + gpu + [c for c in ("ggml-rpc",) if c in present] + ["ggml-cpu", "ggml-base"]
     frameworks = dict(FRAMEWORKS) if os_ in APPLE_OS else {}
     frameworks.update(spec.get("frameworks", {}))
     extra_libs = {}
@@ -443,19 +586,23 @@ def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False):
         extra_libs["ggml-cuda"] = [CUDA_DRIVER_LIB]
     model = {}
     for index, name in enumerate(order):
-        if name == "llama":
-            requires = ["ggml", "ggml-base"]
-        elif name == "ggml":
-            requires = order[index + 1:]  # the registry references every backend
-        elif name == "ggml-base":
-            requires = []
+        row = COMPONENTS.get(name, {"requires": ["ggml-base"], "cmake_target": f"ggml::{name}"})
+        if row["requires"] == "every backend":
+            requires = order[index + 1:]
         else:
-            requires = ["ggml-base"]
+            requires = [r for r in row["requires"] if r in order]
         model[name] = {
+            "libs": [name],
             "requires": requires,
-            "system_libs": (SYSTEM_LIBS.get(os_, {}).get(name, []) + spec.get("system_libs", {}).get(name, [])
-                            + extra_libs.get(name, [])),
+            "system_libs": (SYSTEM_LIBS.get(os_, {}).get(name, []) + row.get("system_libs", {}).get(os_, [])
+                            + spec.get("system_libs", {}).get(name, []) + extra_libs.get(name, [])),
             "frameworks": list(frameworks.get(name, [])),
-            "cmake_target": CMAKE_TARGETS.get(name, f"ggml::{name}"),
+            "includedirs": ["include"] + row.get("includedirs", []),
+            "cmake_target": row["cmake_target"],
+            "pkg_config": row.get("pkg_config", name),
         }
+    model[GGML_ALL["name"]] = {
+        "libs": [], "requires": ["ggml"] + order[order.index("ggml") + 1:], "system_libs": [], "frameworks": [],
+        "includedirs": ["include"], "cmake_target": GGML_ALL["cmake_target"], "pkg_config": GGML_ALL["name"],
+    }
     return model
