@@ -1,5 +1,6 @@
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,6 @@ class LlamaCppTestPackage(ConanFile):
     self-contained (checker) and works (loader, and a real Erlang VM when available)."""
     settings = "os", "arch", "compiler", "build_type"
     generators = "CMakeDeps"
-    test_type = "explicit"
 
     def requirements(self):
         self.requires(self.tested_reference_str)
@@ -94,15 +94,17 @@ class LlamaCppTestPackage(ConanFile):
         self.run(f'{emulator} "{loader}" "{nif}" "{work}"'.strip(), env="conanrun")
 
         if erl_nif:
+            # paths go through the shell quoted, and reach Erlang as plain arguments (no quoting
+            # inside an -eval expression)
+            q = shlex.quote
             erl_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "erlang")
             ebin = os.path.join(self.build_folder, "ebin")
             os.makedirs(ebin, exist_ok=True)
-            self.run(f'erlc -o "{ebin}" "{erl_dir}/llama_cpp_ex_nif.erl" "{erl_dir}/llama_nif_selftest.erl"')
+            sources = [os.path.join(erl_dir, name) for name in ("llama_cpp_ex_nif.erl", "llama_nif_selftest.erl")]
+            self.run(f"erlc -o {q(ebin)} {' '.join(q(s) for s in sources)}")
             model = os.path.join(work, "tiny-llama.gguf")
-            expr = ("try llama_nif_selftest:run(\\\"" + model + "\\\") of ok -> halt(0) "
-                    "catch C:R:S -> io:format(\\\"~p~n\\\", [{C, R, S}]), halt(1) end.")
             priv = os.path.dirname(erl_nif[0])
-            self.run(f'LLAMA_NIF_PRIV="{priv}" erl -noshell -pa "{ebin}" -eval "{expr}"')
+            self.run(f"LLAMA_NIF_PRIV={q(priv)} erl -noshell -pa {q(ebin)} -s llama_nif_selftest main -extra {q(model)}")
         elif cross_building(self):
             self.output.info("cross build: the Erlang NIF is built and run only in native builds")
         else:

@@ -1,7 +1,18 @@
 %% Drives llama_cpp_ex_nif in a real VM: generation works and is deterministic, bad input comes
 %% back as {error, Reason} (or badarg) and the VM stays alive. Prints ERLANG NIF OK.
 -module(llama_nif_selftest).
--export([run/1, probe/1]).
+-export([main/0, run/1, probe/1]).
+
+%% erl ... -s llama_nif_selftest main -extra ModelPath: runs run/1, halts 0 on success, 1 otherwise
+main() ->
+    [ModelPath] = init:get_plain_arguments(),
+    Status = try run(ModelPath) of
+                 ok -> 0
+             catch C:R:S ->
+                 io:format("~p~n", [{C, R, S}]),
+                 1
+             end,
+    halt(Status).
 
 run(ModelPath) ->
     Model = list_to_binary(ModelPath),
@@ -27,6 +38,17 @@ run(ModelPath) ->
          end,
     %% the VM is still alive and the NIF still works after the errors
     {ok, Tokens} = llama_cpp_ex_nif:generate(Model, <<"hello world">>, 16),
+    %% llama-common, when the package has it: chat template + JSON-schema constrained output
+    Schema = <<"{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}}, "
+               "\"required\": [\"ok\"], \"additionalProperties\": false}">>,
+    case llama_cpp_ex_nif:chat_json(Model, <<"hello">>, Schema) of
+        {ok, Prompt, Json} ->
+            true = binary:match(Prompt, <<"hello">>) =/= nomatch,
+            <<"{", _/binary>> = Json,
+            io:format("erlang chat_json: ~s~n", [Json]);
+        {error, <<"built without llama-common">>} ->
+            io:format("erlang chat_json: not in this package~n")
+    end,
     io:format("ERLANG NIF OK~n"),
     ok.
 

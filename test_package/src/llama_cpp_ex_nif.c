@@ -67,10 +67,38 @@ static ERL_NIF_TERM generate(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[
     return result;
 }
 
+/* chat_json(ModelPath :: binary(), Message :: binary(), Schema :: binary()) ->
+ *     {ok, Prompt :: binary(), Json :: binary()} | {error, Reason :: binary()}
+ * llama-common: the model's chat template around Message, then output constrained by Schema */
+static ERL_NIF_TERM chat_json(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary bins[3];
+    char args[3][4096];
+    (void) argc;
+    for (int i = 0; i < 3; ++i) {
+        if (!enif_inspect_binary(env, argv[i], &bins[i])) return enif_make_badarg(env);
+        if (bins[i].size >= sizeof args[i]) return error_of(env, "argument too long");
+        memcpy(args[i], bins[i].data, bins[i].size);
+        args[i][bins[i].size] = 0;
+    }
+    lnif_model * m = lnif_open(args[0], 0, 512);
+    if (!m) return error_of(env, lnif_last_error());
+    static char prompt[8192], json[8192];  /* dirty schedulers may run two calls at once: */
+    ERL_NIF_TERM result;                   /* the selftest makes one call at a time */
+    if (lnif_chat_format(m, args[1], prompt, sizeof prompt) < 0 ||
+        lnif_generate_json(m, prompt, args[2], 400, json, sizeof json) < 0) {
+        result = error_of(env, lnif_last_error());
+    } else {
+        result = enif_make_tuple3(env, enif_make_atom(env, "ok"), binary_of(env, prompt), binary_of(env, json));
+    }
+    lnif_close(m);
+    return result;
+}
+
 static ErlNifFunc funcs[] = {
     {"system_info", 0, system_info, 0},
     {"devices", 0, devices, 0},
     {"generate", 3, generate, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"chat_json", 3, chat_json, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 
 ERL_NIF_INIT(llama_cpp_ex_nif, funcs, NULL, NULL, NULL, NULL)

@@ -6,6 +6,12 @@
 #include "ggml-backend.h"
 #include "llama.h"
 
+#if defined(LNIF_WITH_COMMON)
+#include "chat.h"
+#include "json-schema-to-grammar.h"
+#include "json.h"
+#endif
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -244,6 +250,82 @@ int lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * 
         return 0;
     }, -1);
 }
+
+#if defined(LNIF_WITH_COMMON)
+int lnif_chat_format(lnif_model * m, const char * user_message, char * out, int cap) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !user_message || !out || cap <= 0) return fail("invalid argument");
+    return guarded([&]() -> int {
+        common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, "");
+        common_chat_templates_inputs inputs;
+        common_chat_msg msg;
+        msg.role = "user";
+        msg.content = user_message;
+        inputs.messages.push_back(msg);
+        const std::string prompt = common_chat_templates_apply(tmpls.get(), inputs).prompt;
+        if ((int) prompt.size() >= cap) return fail("output buffer too small");
+        std::memcpy(out, prompt.c_str(), prompt.size() + 1);
+        return (int) prompt.size();
+    }, -1);
+}
+
+int lnif_generate_json(lnif_model * m, const char * prompt, const char * json_schema, int n_predict, char * out,
+                       int cap) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !prompt || !json_schema || !out || cap <= 0 || n_predict < 1) return fail("invalid argument");
+    if (!m->ctx) return fail("model was opened vocab-only; it cannot generate");
+    return guarded([&]() -> int {
+        const std::string grammar = json_schema_to_grammar(common_json::parse(json_schema));
+        llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        llama_sampler * constrained = llama_sampler_init_grammar(m->vocab, grammar.c_str(), "root");
+        if (!constrained) {
+            llama_sampler_free(chain);
+            return fail("the grammar from the JSON schema was rejected");
+        }
+        llama_sampler_chain_add(chain, constrained);
+        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+
+        std::vector<llama_token> toks(std::strlen(prompt) + 16);
+        int n = llama_tokenize(m->vocab, prompt, (int32_t) std::strlen(prompt), toks.data(), (int32_t) toks.size(),
+                               true, false);
+        if (n <= 0 || n + n_predict > (int) llama_n_ctx(m->ctx)) {
+            llama_sampler_free(chain);
+            return fail("prompt + n_predict do not fit the context");
+        }
+        toks.resize(n);
+        llama_memory_clear(llama_get_memory(m->ctx), true);
+        std::string text;
+        llama_batch batch = llama_batch_get_one(toks.data(), n);
+        llama_token next = 0;
+        for (int i = 0; i < n_predict; ++i) {
+            if (llama_decode(m->ctx, batch) != 0) {
+                llama_sampler_free(chain);
+                return fail("llama_decode failed");
+            }
+            next = llama_sampler_sample(chain, m->ctx, -1);
+            if (llama_vocab_is_eog(m->vocab, next)) break;
+            char piece[64];
+            const int len = llama_token_to_piece(m->vocab, next, piece, sizeof piece, 0, false);
+            if (len > 0) text.append(piece, len);
+            batch = llama_batch_get_one(&next, 1);
+        }
+        llama_sampler_free(chain);
+        if ((int) text.size() >= cap) return fail("output buffer too small");
+        std::memcpy(out, text.c_str(), text.size() + 1);
+        return (int) text.size();
+    }, -1);
+}
+#else
+int lnif_chat_format(lnif_model *, const char *, char *, int) {
+    return fail("built without llama-common");
+}
+
+int lnif_generate_json(lnif_model *, const char *, const char *, int, char *, int) {
+    return fail("built without llama-common");
+}
+#endif
 
 const char * lnif_last_error(void) {
     return t_error.c_str();

@@ -44,6 +44,15 @@ LNIF_API int          lnif_generate(lnif_model * m, const char * prompt, int n_p
  * n_gen tokens one at a time from an empty context; writes tokens/s of each; 0 or -1 on error */
 LNIF_API int          lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * pp_tps,
                                  double * tg_tps);
+/* llama-common (chat templates, JSON-schema grammars); -1 with lnif_last_error() "built without
+ * llama-common" when the package has with_common=False.
+ * The model's chat template (upstream's built-in ChatML when the GGUF has none) applied to one user
+ * message with the generation prompt; writes a NUL-terminated string, returns its length */
+LNIF_API int          lnif_chat_format(lnif_model * m, const char * user_message, char * out, int cap);
+/* greedy decoding constrained by the grammar common converts the JSON schema into; stops at the
+ * end of the grammar (end-of-generation token) or after n_predict tokens; writes the text */
+LNIF_API int          lnif_generate_json(lnif_model * m, const char * prompt, const char * json_schema,
+                                         int n_predict, char * out, int cap);
 /* last error of this thread, "" when none */
 LNIF_API const char * lnif_last_error(void);
 

@@ -36,8 +36,18 @@ struct Api {
     void (*close)(lnif_model *);
     int (*tokenize)(lnif_model *, const char *, int, int, int32_t *, int);
     int (*generate)(lnif_model *, const char *, int, int, int32_t *, int, int *);
+    int (*chat_format)(lnif_model *, const char *, char *, int);
+    int (*generate_json)(lnif_model *, const char *, const char *, int, char *, int);
     const char * (*last_error)();
 };
+
+// the JSON schema the loader (and tests/) constrain generation with: every value is bounded, so the
+// grammar ends and generation stops at the end-of-generation token
+static const char * SCHEMA = R"({"type": "object", "properties": {
+    "color": {"enum": ["red", "green", "blue"]},
+    "count": {"type": "integer", "minimum": 0, "maximum": 99},
+    "ok": {"type": "boolean"}},
+  "required": ["color", "count", "ok"], "additionalProperties": false})";
 
 static int failures = 0;
 #define CHECK(cond, ...)                                  \
@@ -75,7 +85,8 @@ int main(int argc, char ** argv) {
     bool ok = bind(h, "lnif_system_info", api.system_info) & bind(h, "lnif_device_count", api.device_count) &
               bind(h, "lnif_device_describe", api.device_describe) & bind(h, "lnif_open", api.open) &
               bind(h, "lnif_close", api.close) & bind(h, "lnif_tokenize", api.tokenize) &
-              bind(h, "lnif_generate", api.generate) & bind(h, "lnif_last_error", api.last_error);
+              bind(h, "lnif_generate", api.generate) & bind(h, "lnif_last_error", api.last_error) &
+              bind(h, "lnif_chat_format", api.chat_format) & bind(h, "lnif_generate_json", api.generate_json);
     if (!ok) return 1;
     // a leaked ggml symbol would be visible here; the NIF must export none
     CHECK(find_sym(h, "ggml_init") == nullptr && find_sym(h, "llama_model_load_from_file") == nullptr,
@@ -140,6 +151,22 @@ int main(int argc, char ** argv) {
               "n_predict beyond the context must be an error");
         std::printf("n_predict beyond context -> error: %s\n", api.last_error());
         api.close(m);
+    }
+
+    // llama-common: a chat template and a JSON-schema grammar (when the package has common)
+    if (lnif_model * c = api.open(model_path.c_str(), 0, 512)) {
+        static char text[8192];
+        int n = api.chat_format(c, "hello", text, sizeof text);
+        if (n < 0 && std::strstr(api.last_error(), "without llama-common")) {
+            std::printf("common: not in this package\n");
+        } else {
+            CHECK(n > 0 && std::strstr(text, "hello") != nullptr, "chat template: %s", api.last_error());
+            std::printf("chat template -> %d bytes\n", n);
+            n = api.generate_json(c, "hello", SCHEMA, 400, text, sizeof text);
+            CHECK(n > 1 && text[0] == '{' && text[n - 1] == '}', "JSON-schema generation: %s", api.last_error());
+            std::printf("json: %s\n", n > 0 ? text : "");
+        }
+        api.close(c);
     }
 
     lnif_model * missing = api.open((dir + "/does-not-exist.gguf").c_str(), 0, 64);
