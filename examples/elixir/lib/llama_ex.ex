@@ -6,6 +6,9 @@ defmodule LlamaEx do
 
   @doc "Generates `n_predict` token ids after `prompt`; `{:ok, tokens}` or `{:error, reason}`."
   def generate(model_path, prompt, n_predict), do: LlamaEx.Nif.generate(model_path, prompt, n_predict)
+
+  @doc "The model's chat template (llama-common) around one user message: `{:ok, prompt}` or `{:error, reason}`."
+  def chat_prompt(model_path, message), do: LlamaEx.Nif.chat_prompt(model_path, message)
 end
 
 defmodule LlamaEx.Nif do
@@ -19,4 +22,5 @@ defmodule LlamaEx.Nif do
 
   def system_info, do: :erlang.nif_error(:not_loaded)
   def generate(_model_path, _prompt, _n_predict), do: :erlang.nif_error(:not_loaded)
+  def chat_prompt(_model_path, _message), do: :erlang.nif_error(:not_loaded)
 end

@@ -14,6 +14,12 @@ defmodule LlamaExTest do
     assert {:ok, ^tokens} = LlamaEx.generate(@model, "hello world", 8)
   end
 
+  test "chat template through llama-common (ChatML when the model has none)" do
+    assert {:ok, prompt} = LlamaEx.chat_prompt(@model, "hello")
+    assert prompt =~ "<|im_start|>user\nhello<|im_end|>"
+    assert String.ends_with?(prompt, "<|im_start|>assistant\n")
+  end
+
   test "bad input is an error tuple, not a crash" do
     assert {:error, reason} = LlamaEx.generate("/nonexistent/model.gguf", "hi", 4)
     assert is_binary(reason)

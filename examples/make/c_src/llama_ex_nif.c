@@ -83,9 +83,38 @@ static ERL_NIF_TERM generate(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[
     return result;
 }
 
+int llama_ex_chat_prompt(const struct llama_model * model, const char * message, char * out, size_t cap);  /* chat.cpp */
+
+/* chat_prompt(model_path, message) -> {:ok, prompt} | {:error, reason}: the model's chat template
+ * (llama-common) applied to one user message, ready to be tokenized */
+static ERL_NIF_TERM chat_prompt(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary path_bin, msg_bin;
+    (void) argc;
+    if (!enif_inspect_iolist_as_binary(env, argv[0], &path_bin) || !enif_inspect_iolist_as_binary(env, argv[1], &msg_bin) ||
+        path_bin.size >= 4096 || msg_bin.size >= 4096) {
+        return enif_make_badarg(env);
+    }
+    char path[4096], message[4096], prompt[16384];
+    memcpy(path, path_bin.data, path_bin.size);
+    path[path_bin.size] = 0;
+    memcpy(message, msg_bin.data, msg_bin.size);
+    message[msg_bin.size] = 0;
+    struct llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = 1;
+    struct llama_model * model = llama_model_load_from_file(path, mp);
+    if (!model) return error_tuple(env, "cannot load model");
+    int n = llama_ex_chat_prompt(model, message, prompt, sizeof prompt);
+    llama_model_free(model);
+    if (n < 0) return error_tuple(env, "chat template failed");
+    ERL_NIF_TERM bin;
+    memcpy(enif_make_new_binary(env, (size_t) n, &bin), prompt, (size_t) n);
+    return enif_make_tuple2(env, enif_make_atom(env, "ok"), bin);
+}
+
 static ErlNifFunc funcs[] = {
     {"system_info", 0, system_info, 0},
     {"generate", 3, generate, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"chat_prompt", 2, chat_prompt, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 
 ERL_NIF_INIT(Elixir.LlamaEx.Nif, funcs, load, NULL, NULL, NULL)
