@@ -61,9 +61,12 @@ def main():
     out = tested.stdout
     log(f"test_package: {tested.seconds:.0f} s")
 
-    # the create output names the package; its build folder sits beside it in the cache
+    # the create output names the package; Conan says where its build folder is
     package = package_folder(conan, created.stdout)
-    build_folder = os.path.join(os.path.dirname(package), "b")
+    pref = next(line.split("Full package reference:")[1].strip() for line in created.stdout.splitlines()
+                if "Full package reference:" in line)
+    build_folder = conan("cache", "path", pref.split("#")[0] + ":" + pref.split(":")[-1].split("#")[0],
+                         "--folder=build").stdout.strip()
     objects = ninja_times(build_folder)
     archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
     needs = re.search(r"libllama_nif\.so: ELF .*\n  needs: +(.*)", out)

@@ -232,7 +232,7 @@ def report(args, build, size, runtime, started):
              "Every ratio is computed pair by pair within this one run; medians with [min-max].", ""]
     if build:
         ratios = [p["conan"] / p["raw"] for p in build["pairs"]]
-        lines += ["## Build cost (cpu package, Release, 2 cores)", "",
+        lines += [f"## Build cost (cpu package, Release, {os.cpu_count()} cores)", "",
                   "| measurement | seconds | ratio conan / raw |", "|---|---|---|",
                   f"| cold `conan create` (no test_package) | {spread([p['conan'] for p in build['pairs']])} | "
                   f"{spread(ratios)} (goal <= 1.10) |",

@@ -108,7 +108,7 @@ def test_cli_reports_and_fails(tmp_path, capsys):
     lib = build(tmp_path, "leaky2", GOOD + '__attribute__((visibility("default"))) void llama_x(void) {}\n')
     assert nifcheck.main([lib]) == 1
     out = capsys.readouterr().out
-    assert "ggml/gguf/llama exports: 1" in out and "FAIL liblleaky2.so" not in out and "exports llama_x" in out
+    assert "ggml/gguf/llama exports: 1" in out and "FAIL libleaky2.so" in out and "exports llama_x" in out
 
 
 def _macho_dylib(path, dylibs, rpaths, symbols):
