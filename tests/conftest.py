@@ -50,11 +50,17 @@ class Conan:
         self.env = dict(os.environ, CONAN_HOME=home)
         self.env.pop("SOURCE_DATE_EPOCH", None)
 
-    def __call__(self, *args, check=True, env=None, cwd=ROOT, timeout=3600):
+    def __call__(self, *args, check=True, env=None, cwd=ROOT, timeout=3600, graph=False):
+        """Runs conan; proc.stdout is its log. graph=True adds --format=json and puts the parsed
+        graph in proc.graph (Conan writes it to stdout, the log to stderr)."""
         started = time.time()
-        proc = subprocess.run([self.executable, *args], cwd=cwd, env={**self.env, **(env or {})},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        proc = subprocess.run([self.executable, *args, *(["--format=json"] if graph else [])], cwd=cwd,
+                              env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if graph else subprocess.STDOUT, text=True, timeout=timeout)
         proc.seconds = time.time() - started
+        if graph:
+            proc.graph = json.loads(proc.stdout) if proc.returncode == 0 else None
+            proc.stdout = proc.stderr
         if check and proc.returncode != 0:
             raise AssertionError(f"conan {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
         return proc
@@ -72,7 +78,10 @@ class Conan:
 
 @pytest.fixture(scope="session")
 def conan(tmp_path_factory):
-    home = str(tmp_path_factory.mktemp("conan_home"))
+    # LLAMA_CPP_TEST_HOME: a scratch home kept between runs, for development only (packages built
+    # by an earlier run are reused); never the user's real ~/.conan2
+    home = os.environ.get("LLAMA_CPP_TEST_HOME") or str(tmp_path_factory.mktemp("conan_home"))
+    assert os.path.abspath(home) != os.path.abspath(os.path.expanduser("~/.conan2")), "not the real Conan home"
     c = Conan(home)
     os.makedirs(os.path.join(home, "profiles"), exist_ok=True)
     shutil.copy(profile("linux-x86_64"), os.path.join(home, "profiles", "default"))
@@ -82,12 +91,12 @@ def conan(tmp_path_factory):
     return c
 
 
-def build_package(conan, *args, env=None, check=True):
+def build_package(conan, *args, env=None, check=True, graph=False):
     """conan create for one variant, test_package included; returns the process (output, timing).
     Native by default; pass -pr:h PROFILE for a cross target (the build profile stays linux-x86_64)."""
     host = [] if "-pr:h" in args else ["-pr:h", profile("linux-x86_64")]
     return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env,
-                 check=check)
+                 check=check, graph=graph)
 
 
 def load_recipe():
@@ -108,9 +117,10 @@ class Packages:
 
     def get(self, key, *args, env=None):
         if key not in self.built:
-            proc = build_package(self.conan, *args, env=env)
-            self.built[key] = {"output": proc.stdout, "folder": package_folder(self.conan, proc.stdout),
-                               "seconds": proc.seconds}
+            proc = build_package(self.conan, *args, env=env, graph=True)
+            node = next(n for n in proc.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+            self.built[key] = {"output": proc.stdout, "folder": node["package_folder"], "seconds": proc.seconds,
+                               "pref": f"{REF}:{node['package_id']}"}
         return self.built[key]
 
 

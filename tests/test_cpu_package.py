@@ -11,7 +11,13 @@ import pytest
 import nifcheck
 from conftest import REF, needs, profile, source_mirror
 
-ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a"}
+ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a",
+            "libllama-common.a", "libllama-common-base.a", "libcpp-httplib.a"}
+# the schema test_package's loader uses (src/nif_loader.cpp): bounded values only
+SCHEMA = {"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]},
+                                          "count": {"type": "integer", "minimum": 0, "maximum": 99},
+                                          "ok": {"type": "boolean"}},
+          "required": ["color", "count", "ok"], "additionalProperties": False}
 
 
 def test_package_holds_archives_headers_and_licenses_only(cpu_package):
@@ -19,10 +25,29 @@ def test_package_holds_archives_headers_and_licenses_only(cpu_package):
     assert set(os.listdir(os.path.join(root, "lib"))) == ARCHIVES
     headers = set(os.listdir(os.path.join(root, "include")))
     assert {"llama.h", "ggml.h", "gguf.h", "ggml-backend.h", "ggml-cpu.h"} <= headers
-    assert {"LICENSE", "LICENSE-llamafile-sgemm"} <= set(os.listdir(os.path.join(root, "licenses")))
+    assert {"chat.h", "common.h", "json-schema-to-grammar.h", "speculative.h", "sampling.h", "log.h"} <= \
+        set(os.listdir(os.path.join(root, "include", "llama-common")))
+    assert os.path.exists(os.path.join(root, "include", "llama-common", "jinja", "runtime.h"))
+    assert sorted(os.listdir(os.path.join(root, "include", "llama-common-vendor", "nlohmann"))) == \
+        ["json.hpp", "json_fwd.hpp"]
+    assert {"LICENSE", "LICENSE-llamafile-sgemm", "LICENSE-cpp-httplib", "LICENSE-nlohmann-json"} <= \
+        set(os.listdir(os.path.join(root, "licenses")))
     every = [os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files]
     assert not [f for f in every if f.endswith((".gguf", ".cmake", ".pc", ".so", ".metallib"))], every
     assert sum(os.path.getsize(os.path.join(root, f)) for f in every) < 40 * 1024 * 1024
+
+
+def test_every_packaged_common_header_compiles(cpu_package, tmp_path):
+    """A binding may include any header the package ships: each one compiles from the package
+    alone (upstream's internal http.h, which needs cpp-httplib's header, is left out)."""
+    root = os.path.join(cpu_package["folder"], "include")
+    common = os.path.join(root, "llama-common")
+    headers = sorted(os.path.relpath(os.path.join(d, f), common) for d, _, files in os.walk(common) for f in files)
+    assert "http.h" not in headers and len(headers) > 30
+    src = tmp_path / "all_headers.cpp"
+    src.write_text("".join(f'#include "{h}"\n' for h in headers) + "#include <nlohmann/json.hpp>\n")
+    subprocess.run(["g++", "-std=c++17", "-fsyntax-only", f"-I{root}", f"-I{common}",
+                    f"-I{os.path.join(root, 'llama-common-vendor')}", str(src)], check=True)
 
 
 def test_archives_define_no_default_visibility_ggml_symbols(cpu_package):
@@ -47,8 +72,8 @@ def test_test_package_proved_the_nif(cpu_package):
     assert "plain -shared link: 0 ggml/gguf/llama exports" in out
     assert "deterministic: yes, non-finite logits: 0" in out
     assert "LOADER OK" in out
-    needs = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
-    assert set(needs) <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2"}
+    needed = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
+    assert set(needed) <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2"}
 
 
 def test_erlang_nif_ran_in_a_real_vm(cpu_package):
@@ -57,6 +82,41 @@ def test_erlang_nif_ran_in_a_real_vm(cpu_package):
     assert "llama_cpp_ex_nif.so: self-contained" in out
     assert "exports:   1 (nif_init)" in out
     assert "ERLANG NIF OK" in out
+
+
+def test_common_chat_template_and_json_schema_grammar(cpu_package, cpu_nif, tmp_path):
+    """llama-common inside the NIF: the built-in ChatML template (the tiny model has none) and
+    generation constrained by the grammar common makes of a JSON schema. The random-weight model
+    may say anything the grammar allows, so the output must parse and match the schema."""
+    import json
+    out = cpu_package["output"]
+    assert "chat template -> " in out
+    lib = ctypes.CDLL(cpu_nif["path"], mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    lib.lnif_open.restype = ctypes.c_void_p
+    lib.lnif_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+    lib.lnif_close.argtypes = [ctypes.c_void_p]
+    lib.lnif_last_error.restype = ctypes.c_char_p
+    lib.lnif_chat_format.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    lib.lnif_generate_json.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
+                                       ctypes.c_char_p, ctypes.c_int]
+    model_path = next(os.path.join(d, "tiny-llama.gguf") for d, _, f in os.walk(os.path.dirname(cpu_nif["build"]))
+                      if "tiny-llama.gguf" in f)
+    model = lib.lnif_open(model_path.encode(), 0, 512)
+    assert model, lib.lnif_last_error()
+    buf = ctypes.create_string_buffer(8192)
+    assert lib.lnif_chat_format(model, b"hello", buf, len(buf)) > 0, lib.lnif_last_error()
+    assert buf.value.decode() == "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    for prompt in (b"hello", b"the llama", buf.value):
+        n = lib.lnif_generate_json(model, prompt, json.dumps(SCHEMA).encode(), 400, buf, len(buf))
+        assert n > 0, lib.lnif_last_error()
+        value = json.loads(buf.value.decode())
+        print(f"{prompt[:20]!r} -> {value}")
+        assert set(value) == {"color", "count", "ok"}
+        assert value["color"] in ("red", "green", "blue") and isinstance(value["ok"], bool)
+        assert isinstance(value["count"], int) and 0 <= value["count"] <= 99
+    bad = lib.lnif_generate_json(model, b"hello", b"{not json", 16, buf, len(buf))
+    assert bad == -1 and lib.lnif_last_error(), "a malformed schema is an error, not an abort"
+    lib.lnif_close(model)
 
 
 def _vocab_cases(tmp_path):
@@ -116,6 +176,12 @@ def test_generated_link_line_has_static_order(conan, cpu_package, tmp_path):
                           text=True, check=True).stdout.split()
     order = [f for f in libs if f in ("-lllama", "-lggml", "-lggml-cpu", "-lggml-base")]
     assert order == ["-lllama", "-lggml", "-lggml-cpu", "-lggml-base"], libs
+    common = subprocess.run(["pkg-config", "--static", "--libs", "llama-common"], env=env, capture_output=True,
+                            text=True, check=True).stdout.split()
+    order = [f for f in common if f.startswith("-l") and f[2:] in
+             ("llama-common", "llama-common-base", "cpp-httplib", "llama", "ggml", "ggml-cpu", "ggml-base")]
+    assert order == ["-lllama-common", "-lllama-common-base", "-lcpp-httplib", "-lllama", "-lggml", "-lggml-cpu",
+                     "-lggml-base"], common
     cflags = subprocess.run(["pkg-config", "--cflags", "llama"], env=env, capture_output=True, text=True,
                             check=True).stdout.split()
     src = tmp_path / "main.cpp"
@@ -128,9 +194,7 @@ def test_generated_link_line_has_static_order(conan, cpu_package, tmp_path):
 
 def test_sbom_is_written_to_package_metadata(conan, cpu_package):
     import json
-    ref = re.search(r"Full package reference: (\S+)", cpu_package["output"]).group(1)
-    metadata = conan("cache", "path", ref.split("#")[0] + ":" + ref.split(":")[-1].split("#")[0],
-                     "--folder=metadata").stdout.strip()
+    metadata = conan("cache", "path", cpu_package["pref"], "--folder=metadata").stdout.strip()
     with open(os.path.join(metadata, "sbom.cdx.json")) as f:
         sbom = json.load(f)
     component = sbom["metadata"]["component"]

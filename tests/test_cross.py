@@ -1,5 +1,5 @@
 """Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
-DLLs built with MinGW-w64 are checked as PE files, macOS is checked through the recipe's own
+DLLs built with MinGW-w64 are checked as PE files and run under wine64, macOS is checked through the recipe's own
 link model and generated toolchain (it cannot be built here). Also: the CPU baseline option
 really changes the instructions in libggml-cpu.a."""
 import os
@@ -15,6 +15,9 @@ QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
     "linux-riscv64": ("riscv", "qemu-riscv64 -L /usr/riscv64-linux-gnu", "riscv64-linux-gnu-g++"),
 }
+# llama-common is cross-built for armv8 and Windows (the default package); riscv64 and the
+# x86-64-v2 variant leave it out to keep CI time (their tests are about the CPU code)
+LEAN = {"linux-riscv64": ["-o", "*:with_common=False"]}
 
 
 def generated_tokens(output):
@@ -26,7 +29,7 @@ def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
     machine, emulator, compiler = QEMU[target]
     needs(shutil.which(compiler) and shutil.which(emulator.split()[0]), f"{compiler} and {emulator.split()[0]}")
     out = packages.get(target, "-pr:h", profile(target), "-c", "tools.build.cross_building:can_run=True",
-                       "-c", f"user.llama-cpp:emulator={emulator}")["output"]
+                       "-c", f"user.llama-cpp:emulator={emulator}", *LEAN.get(target, []))["output"]
     assert f"libllama_nif.so: ELF {machine}," in out
     assert "libllama_nif.so: self-contained" in out
     assert "ggml/gguf/llama exports: 0" in out
@@ -35,20 +38,39 @@ def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
     assert generated_tokens(out) == generated_tokens(cpu_package["output"]), "same tokens as on x86_64"
 
 
-def test_windows_mingw_dll_imports_only_system_dlls(packages):
+WINE = "/usr/lib/wine/wine64"  # Debian's wine64 loader (not on PATH without the `wine` wrapper)
+
+
+def test_windows_mingw_dll_runs_under_wine(packages, cpu_package, tmp_path_factory):
+    """The MinGW cross build: the DLL imports only system DLLs, and test_package's Windows loader
+    runs under wine64 (the emulator conf, like qemu for Linux targets): it loads the DLL, writes
+    the tiny model, generates the same greedy tokens as the Linux build, applies the chat template
+    and the JSON-schema grammar, and gets errors for a missing and a garbage model file."""
     needs(shutil.which("x86_64-w64-mingw32-g++-posix"), "mingw-w64")
-    pkg = packages.get("windows-x86_64-mingw", "-pr:h", profile("windows-x86_64-mingw"))
+    needs(os.path.exists(WINE), f"wine64 ({WINE})")
+    prefix = str(tmp_path_factory.mktemp("wineprefix"))  # one prefix per session, never ~/.wine
+    pkg = packages.get("windows-x86_64-mingw", "-pr:h", profile("windows-x86_64-mingw"),
+                       "-c", "tools.build.cross_building:can_run=True", "-c", f"user.llama-cpp:emulator={WINE}",
+                       env={"WINEPREFIX": prefix, "WINEDEBUG": "-all"})
     out = pkg["output"]
     assert "libllama_nif.dll: PE x86_64," in out
     assert "libllama_nif.dll: self-contained" in out
     imports = re.search(r"libllama_nif\.dll: PE.*\n  needs: +(.*)", out).group(1).split(", ")
-    assert {n.lower() for n in imports} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, imports
+    # ws2_32: declared by cpp-httplib (llama-common), a Windows system DLL
+    assert {n.lower() for n in imports} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll", "ws2_32.dll"}, imports
     for dll in ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll"):
         assert dll not in imports
     assert re.search(r"libllama_nif\.dll: PE.*\n.*\n.*\n  exports: +\d+ \(lnif_", out)
     # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them
     assert sorted(os.listdir(os.path.join(pkg["folder"], "lib"))) == \
-        ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
+        ["libcpp-httplib.a", "libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama-common-base.a",
+         "libllama-common.a", "libllama.a"]
+    # it ran: under wine, same tokens as Linux x86_64, common works, errors are errors
+    assert f"RUN: {WINE}" in out, "the loader ran under wine"
+    assert "LOADER OK" in out
+    assert generated_tokens(out) == generated_tokens(cpu_package["output"]), "same tokens as on Linux"
+    assert "chat template -> " in out and re.search(r"^json: \{", out, re.M)
+    assert "missing file -> error: " in out and "garbage file -> error: " in out
 
 
 def _disassembly(archive):
@@ -58,7 +80,7 @@ def _disassembly(archive):
 
 def test_cpu_baseline_controls_the_instructions(packages, cpu_package):
     """x86-64-v2 has no AVX (no ymm register), the default x86-64-v3 has AVX2 but no AVX-512 (zmm)."""
-    v2 = packages.get("x86-64-v2", "-o", "*:cpu_baseline=x86-64-v2")
+    v2 = packages.get("x86-64-v2", "-o", "*:cpu_baseline=x86-64-v2", "-o", "*:with_common=False")
     v2_asm = _disassembly(os.path.join(v2["folder"], "lib", "libggml-cpu.a"))
     v3_asm = _disassembly(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))
     assert "%xmm" in v2_asm and "%ymm" not in v2_asm
@@ -71,7 +93,7 @@ def test_macos_metal_link_model():
     """What package_info() declares for macOS, from the same function it calls."""
     recipe = load_recipe()
     model = recipe.link_model("Macos", "metal")
-    assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
+    assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base", "ggml-all"]
     assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
     assert model["ggml-blas"]["frameworks"] == ["Accelerate"]
     assert model["ggml-cpu"]["frameworks"] == ["Accelerate"]
@@ -79,8 +101,34 @@ def test_macos_metal_link_model():
     assert model["ggml"]["requires"] == ["ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
     assert model["ggml-metal"]["cmake_target"] == "ggml::ggml-metal"
     cpu = recipe.link_model("Macos", "cpu")
-    assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base"]
+    assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base", "ggml-all"]
     assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
+
+
+def test_optional_parts_link_model():
+    """Components, link order and names of llama-common, mtmd and ggml-rpc, per OS."""
+    recipe = load_recipe()
+    parts = ("with_common", "with_mtmd", "with_rpc")
+    model = recipe.link_model("Linux", "cuda", parts=parts)
+    assert [n for n in model if n != "ggml-all"] == [
+        "mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash", "llama", "ggml", "ggml-cuda",
+        "ggml-rpc", "ggml-cpu", "ggml-base"]
+    assert model["llama-common"]["requires"] == ["llama-common-base", "cpp-httplib", "llama", "ggml", "ggml-base"]
+    assert model["mtmd"]["requires"] == ["vendor-hash", "llama", "ggml", "ggml-base"]
+    assert model["ggml"]["requires"] == ["ggml-cuda", "ggml-rpc", "ggml-cpu", "ggml-base"]
+    # upstream's CMake names; vendored helpers namespaced so they cannot clash with a consumer's
+    names = {n: spec["cmake_target"] for n, spec in model.items()}
+    assert names["llama-common"] == "llama-common" and names["mtmd"] == "mtmd" and names["llama"] == "llama"
+    assert names["ggml-all"] == "ggml::all" and names["ggml-rpc"] == "ggml::ggml-rpc"
+    assert names["cpp-httplib"] == "llama::cpp-httplib"
+    assert model["ggml-all"]["libs"] == [] and model["ggml-all"]["requires"][0] == "ggml"
+    # nlohmann/json on llama-common's include path only
+    assert "include/llama-common-vendor" in model["llama-common"]["includedirs"]
+    assert model["llama"]["includedirs"] == ["include"]
+    windows = recipe.link_model("Windows", "cpu", parts=parts)
+    assert windows["ggml-rpc"]["system_libs"] == ["ws2_32"] and windows["cpp-httplib"]["system_libs"] == ["ws2_32"]
+    plain = recipe.link_model("Linux", "cpu")
+    assert [n for n in plain if n != "ggml-all"] == ["llama", "ggml", "ggml-cpu", "ggml-base"]
 
 
 def test_linux_link_model_declares_exact_runtime_libs():

@@ -29,9 +29,11 @@ def test_default_build_is_portable_static_and_offline(default_cache):
     assert _isa_on(c) == {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}
     assert c["GGML_OPENMP"] == "OFF", "libgomp must not reach consumers unless asked for"
     for key in ("GGML_BACKEND_DL", "GGML_CPU_ALL_VARIANTS", "LLAMA_BUILD_TESTS", "LLAMA_BUILD_TOOLS",
-                "LLAMA_BUILD_EXAMPLES", "LLAMA_BUILD_SERVER", "LLAMA_BUILD_APP", "LLAMA_BUILD_COMMON",
-                "LLAMA_OPENSSL", "GGML_CUDA", "GGML_METAL", "GGML_CCACHE", "GGML_OPENMP_FETCH"):
+                "LLAMA_BUILD_EXAMPLES", "LLAMA_BUILD_SERVER", "LLAMA_BUILD_APP", "LLAMA_OPENSSL",
+                "LLAMA_SUBPROCESS", "LLAMA_BUILD_MTMD", "GGML_RPC", "GGML_CUDA", "GGML_METAL", "GGML_CCACHE",
+                "GGML_OPENMP_FETCH"):
         assert c[key] == "OFF", key
+    assert c["LLAMA_BUILD_COMMON"] == "ON", "llama-common is part of the default package"
     assert c["FETCHCONTENT_FULLY_DISCONNECTED"] == "ON"
     for lang in ("C", "CXX", "OBJC", "CUDA"):
         assert c[f"CMAKE_{lang}_VISIBILITY_PRESET"] == "hidden"
@@ -99,6 +101,16 @@ def test_openmp_and_cuda_options_reach_cmake(conan, tmp_path):
     assert cache["CMAKE_CUDA_ARCHITECTURES"] == "86-real;90-virtual"
 
 
+def test_optional_parts_reach_cmake(conan, tmp_path):
+    _, cache = conan.install_recipe(tmp_path / "all", "-pr:a", profile("linux-x86_64"), "-o", "*:with_mtmd=True",
+                                    "-o", "*:with_rpc=True")
+    assert cache["LLAMA_BUILD_MTMD"] == "ON" and cache["MTMD_VIDEO"] == "OFF", "video would spawn ffmpeg"
+    assert cache["GGML_RPC"] == "ON"
+    assert cache["GGML_RPC_RDMA"] == "OFF", "never auto-detect libibverbs on the build machine"
+    _, cache = conan.install_recipe(tmp_path / "none", "-pr:a", profile("linux-x86_64"), "-o", "*:with_common=False")
+    assert cache["LLAMA_BUILD_COMMON"] == "OFF" and cache["LLAMA_BUILD_MTMD"] == "OFF" and cache["GGML_RPC"] == "OFF"
+
+
 def test_default_cuda_architectures_run_on_every_gpu_generation(conan, tmp_path):
     proc, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-x86_64-cuda"), *HOST)
     archs = cache["CMAKE_CUDA_ARCHITECTURES"].split(";")
@@ -141,6 +153,8 @@ INVALID = [
      "openmp=True is not supported with compiler=apple-clang"),
     ("unknown-version", ["-pr:a", profile("linux-x86_64"), "--version", "b1"],
      "llama-cpp/b1: unknown version; this recipe knows b11312"),
+    ("bad-with_mtmd-value", ["-pr:a", profile("linux-x86_64"), "-o", "*:with_mtmd=maybe"],
+     "'maybe' is not a valid 'options.with_mtmd' value"),
 ]
 
 
