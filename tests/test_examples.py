@@ -90,7 +90,7 @@ def test_elixir_mix_test(conan, cpu_nif, tmp_path):
     proc = subprocess.run(["mix", "test"], cwd=work / "elixir", env=env, capture_output=True, text=True, timeout=900)
     print(proc.stdout[-2000:])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "3 tests, 0 failures" in proc.stdout
+    assert "4 tests, 0 failures" in proc.stdout
 
 
 # ------------------------------------------------------------------------------ a real remote
