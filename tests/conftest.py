@@ -129,6 +129,18 @@ def packages(conan):
     return Packages(conan)
 
 
+# One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
+# (tests/test_optional_parts.py) and the x86-64-v2 baseline (tests/test_cross.py). llama-common is
+# left out: the default package proves it, and here it would only add build time.
+PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
+         "-o", "*:cpu_baseline=x86-64-v2"]
+
+
+@pytest.fixture(scope="session")
+def parts_package(packages):
+    return packages.get("parts", *PARTS)
+
+
 @pytest.fixture(scope="session")
 def cpu_package(packages):
     """The default cpu package, built once per session through the README's build command shape."""

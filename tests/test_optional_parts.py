@@ -1,5 +1,6 @@
 """The optional parts bindings link beside llama + ggml: mtmd (multimodal input) and ggml-rpc
-(upstream's distributed backend), built once per session as one package with both on, and
+(upstream's distributed backend), built once per session as one package with both on
+(conftest's parts_package, which is also the x86-64-v2 variant), and
 consumed through upstream's CMake names (tests/programs). llama-common is in the default package
 and proven by test_package and tests/test_cpu_package.py.
 
@@ -16,17 +17,9 @@ import time
 import pytest
 
 import nifcheck
-from conftest import REF, ROOT, profile, source_mirror
+from conftest import PARTS, REF, ROOT, profile, source_mirror
 
-# llama-common is left out of this variant: the default package proves it, and it would add
-# about 3 minutes of CI build time without being used here
-PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False"]
 UPSTREAM = "llama.cpp-b11312"
-
-
-@pytest.fixture(scope="module")
-def parts_package(packages):
-    return packages.get("mtmd-rpc", *PARTS)
 
 
 @pytest.fixture(scope="module")
