@@ -91,7 +91,9 @@ class LlamaCppTestPackage(ConanFile):
         loader = self._find("nif_loader.exe" if self.settings.os == "Windows" else "nif_loader")
         # cross builds run under an emulator, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"
         emulator = self.conf.get("user.llama-cpp:emulator", default="") if cross_building(self) else ""
-        self.run(f'{emulator} "{loader}" "{nif}" "{work}"'.strip(), env="conanrun")
+        # under an emulator (qemu, wine) no run environment of the host applies: the binaries are
+        # static, and a Windows host's conanrun.bat cannot run here
+        self.run(f'{emulator} "{loader}" "{nif}" "{work}"'.strip(), env="" if emulator else "conanrun")
 
         if erl_nif:
             # paths go through the shell quoted, and reach Erlang as plain arguments (no quoting
