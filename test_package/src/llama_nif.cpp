@@ -115,7 +115,10 @@ lnif_model * lnif_open(const char * path, int vocab_only, int n_ctx) {
         }
         llama_model_params mp = llama_model_default_params();
         mp.vocab_only = vocab_only != 0;
-        mp.n_gpu_layers = 0;  // the proof runs on the CPU; GPU builds still list their devices
+        // the proof runs on the CPU (GPU builds still list their devices); LNIF_N_GPU_LAYERS=N offloads
+        // N layers, -1 all of them, for the GPU check (bench/cuda_gpu_check.md)
+        const char * gpu_layers = std::getenv("LNIF_N_GPU_LAYERS");
+        mp.n_gpu_layers = gpu_layers ? std::atoi(gpu_layers) : 0;
         llama_model * model = llama_model_load_from_file(path, mp);
         if (!model) {
             fail(std::string("failed to load model '") + path + "'");
