@@ -77,11 +77,16 @@ def test_test_package_proved_the_nif(cpu_package):
 
 
 def test_erlang_nif_ran_in_a_real_vm(cpu_package):
+    """The Erlang NIF (llama-common linked in) in a real erl: generation, errors as tuples, and
+    grammar-constrained output that parses as JSON matching its schema ({"ok": boolean})."""
+    import json
     needs(shutil.which("erl"), "Erlang (erl)")
     out = cpu_package["output"]
     assert "llama_cpp_ex_nif.so: self-contained" in out
     assert "exports:   1 (nif_init)" in out
     assert "ERLANG NIF OK" in out
+    value = json.loads(bytes.fromhex(re.search(r"^erlang chat_json hex: ([0-9A-F]+)$", out, re.M).group(1)))
+    assert set(value) == {"ok"} and isinstance(value["ok"], bool), value
 
 
 def test_common_chat_template_and_json_schema_grammar(cpu_package, cpu_nif, tmp_path):

@@ -45,7 +45,8 @@ run(ModelPath) ->
         {ok, Prompt, Json} ->
             true = binary:match(Prompt, <<"hello">>) =/= nomatch,
             <<"{", _/binary>> = Json,
-            io:format("erlang chat_json: ~s~n", [Json]);
+            %% hex on one line: the grammar may emit newlines and tabs between the tokens
+            io:format("erlang chat_json hex: ~s~n", [binary:encode_hex(Json)]);
         {error, <<"built without llama-common">>} ->
             io:format("erlang chat_json: not in this package~n")
     end,
