@@ -167,8 +167,8 @@ CUDA_CACHE = {
 }
 CUDA_PINNED = {"GGML_CUDA_NCCL": False}  # upstream default ON: a hard libnccl dependency
 
-# Optional libraries beside llama + ggml, one row per boolean option. validate(), generate(),
-# package() and package_info() read this table and nothing else.
+# Optional libraries beside llama + ggml, one row per boolean option, read by generate(),
+# package() and (through link_model) package_info().
 #   cmake       cache variables the option sets when on; `off` what it sets when off
 #   components  the archives it adds (names in COMPONENTS below)
 #   headers     (source folder, package include folder, patterns, excludes) copied by package(): upstream's

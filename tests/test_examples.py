@@ -61,17 +61,20 @@ def test_pkgconfig_example(conan, cpu_package, vocab, tmp_path):
     check_module(str(out), vocab)
 
 
-def build_make_nif(conan, tmp_path):
+@pytest.fixture(scope="module")
+def make_nif(conan, cpu_package, tmp_path_factory):
+    """The Make example's NIF, built once for the tests that use it."""
+    needs(shutil.which("erl"), "Erlang (erl_nif.h)")
+    tmp_path = tmp_path_factory.mktemp("make_nif")
     deps = conan_deps(conan, tmp_path / "conan", "MakeDeps")
     priv = tmp_path / "priv"
     subprocess.run(["make", "-C", os.path.join(EXAMPLES, "make"), f"CONAN_DEPS_DIR={deps}", f"PRIV_DIR={priv}"],
                    check=True, capture_output=True)
-    return deps, str(priv / "llama_ex_nif.so")
+    return str(priv / "llama_ex_nif.so")
 
 
-def test_make_example_builds_a_self_contained_nif(conan, cpu_package, tmp_path):
-    needs(shutil.which("erl"), "Erlang (erl_nif.h)")
-    _, nif = build_make_nif(conan, tmp_path)
+def test_make_example_builds_a_self_contained_nif(make_nif):
+    nif = make_nif
     binary, problems = nifcheck.check(nif, exports=("nif_init",), undefined=("enif_",))
     assert problems == [], problems
     assert binary.exports == ["nif_init"]
@@ -152,9 +155,8 @@ def test_upload_then_install_from_a_remote_without_building(conan, cpu_package, 
     assert os.path.exists(tmp_path / "deps" / "llama.pc")
 
 
-def test_precompiled_artifacts_in_elixir_make_naming(conan, cpu_package, tmp_path):
-    needs(shutil.which("erl"), "Erlang (erl_nif.h)")
-    _, nif = build_make_nif(conan, tmp_path)
+def test_precompiled_artifacts_in_elixir_make_naming(make_nif, tmp_path):
+    nif = make_nif
     nif_version = subprocess.run(["erl", "-noshell", "-eval", 'io:format("~s", [erlang:system_info(nif_version)]), halt().'],
                                  capture_output=True, text=True, check=True).stdout
     script = os.path.join(EXAMPLES, "make", "precompiled.py")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 
 from conftest import REF, Conan, build_package, needs, package_folder, profile, source_mirror
 
@@ -50,18 +51,50 @@ def _unshare_works():
     return shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0
 
 
-def test_reproducible_offline_build(cpu_package, tmp_path_factory):
-    """A second clean build, in another CONAN_HOME and build path, inside a network namespace
-    with no network at all, with SOURCE_DATE_EPOCH set, gives identical bytes for every file."""
+@pytest.fixture(scope="module")
+def second_build(tmp_path_factory):
+    """The default package built a second time, in another CONAN_HOME with a longer path, inside a
+    network namespace with no network at all, with SOURCE_DATE_EPOCH set. The first attempt is
+    killed (SIGKILL) after 20 compile steps; the second completes. One build serves the interrupt
+    and the reproducibility tests (CI time)."""
     needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
-    proc = subprocess.run(["unshare", "-n", other.executable, "create", ".", "--build=missing", "-tf", "",
-                           "-pr:a", profile("linux-x86_64")],
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          env={**other.env, "SOURCE_DATE_EPOCH": "1700000000"},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=3600)
+    args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64")]
+    env = {**other.env, "SOURCE_DATE_EPOCH": "1700000000"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    killed = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    compiled = 0
+    deadline = time.time() + 900
+    for line in killed.stdout:
+        if "Building C" in line:
+            compiled += 1
+        if compiled >= 20 or time.time() > deadline:
+            break
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    registered_after_kill = binaries(other)
+    proc = subprocess.run(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=3600)
+    return {"conan": other, "proc": proc, "compiled_before_kill": compiled,
+            "registered_after_kill": registered_after_kill}
+
+
+def test_interrupted_build_recovers(second_build):
+    """Kill conan create mid-compile; nothing half-built is registered, the next run succeeds."""
+    assert second_build["compiled_before_kill"] >= 20, "the build never reached the compile step"
+    assert second_build["registered_after_kill"] == 0, "a half-built package was registered"
+    proc = second_build["proc"]
     assert proc.returncode == 0, proc.stdout[-4000:]
-    first, second = package_files(cpu_package["folder"]), package_files(package_folder(other, proc.stdout))
+    assert "LOADER OK" in proc.stdout, "the rebuilt package passes test_package"
+
+
+def test_reproducible_offline_build(cpu_package, second_build):
+    """The second build (another home and build path, no network, SOURCE_DATE_EPOCH set, and
+    interrupted once) gives identical bytes for every package file."""
+    proc = second_build["proc"]
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    first, second = package_files(cpu_package["folder"]), package_files(package_folder(second_build["conan"], proc.stdout))
     assert sorted(first) == sorted(second)
     differ = [f for f in first if first[f] != second[f]]
     print(f"reproducible: {len(first)} files compared, {len(differ)} differ")
@@ -84,32 +117,6 @@ def test_tampered_source_fails_before_compiling(tmp_path, tmp_path_factory):
     assert SHA256 in proc.stdout and actual in proc.stdout, proc.stdout[-3000:]
     assert "Building C" not in proc.stdout and "Calling build()" not in proc.stdout
     assert binaries(c) == 0, "nothing may be packaged from a tampered source"
-
-
-def test_interrupted_build_recovers(tmp_path_factory):
-    """Kill conan create mid-compile; nothing half-built is registered, the next run succeeds."""
-    c = fresh_conan(tmp_path_factory, "interrupted")
-    # llama + ggml only: what is under test is the interruption, not llama-common's bytes (CI time)
-    lean = ["-o", "*:with_common=False"]
-    args = [c.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"), *lean]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen(args, cwd=root, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    compiled = 0
-    deadline = time.time() + 900
-    for line in proc.stdout:
-        if "Building C" in line:
-            compiled += 1
-        if compiled >= 20 or time.time() > deadline:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert compiled >= 20, "the build never reached the compile step"
-    assert binaries(c) == 0, "a half-built package was registered"
-    again = build_package(c, *lean)
-    assert "LOADER OK" in again.stdout
-    archives = set(os.listdir(os.path.join(package_folder(c, again.stdout), "lib")))
-    assert archives == {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a"}
 
 
 # ------------------------------------------------------------------------------ hostile inputs
