@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from conftest import REF, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
-from run import log, new_home  # noqa: E402  (bench/run.py)
+from run import log, new_home, sh  # noqa: E402  (bench/run.py)
 
 UPSTREAM = "llama.cpp-b11312"
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]
@@ -48,13 +48,6 @@ MARGIN = 1024 * 1024      # kept free: files the session adds before its call
 CARRY_DIR = ".gpucheck"
 RUN_TIMEOUT_S = 400  # the script's own deadline is 300 s (DEADLINE_S); the rest is slack
 COMMAND = "bash bench/cuda_gpu_check.sh"
-
-
-def sh(cmd, **kw):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed: {' '.join(map(str, cmd))}\n{proc.stdout[-4000:]}")
-    return proc.stdout
 
 
 def loader_facts(output):

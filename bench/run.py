@@ -54,7 +54,7 @@ def log(msg):
 def sh(cmd, **kw):
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
     if proc.returncode != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stdout[-4000:]}")
+        raise SystemExit(f"command failed: {' '.join(map(str, cmd))}\n{proc.stdout[-4000:]}")
     return proc.stdout
 
 
