@@ -1,6 +1,7 @@
 """Writes a seeded random-weight llama-architecture model big enough for meaningful speed figures
 (about 34 M parameters, F16) with upstream's own gguf-py from the source archive. Quantised
 variants are made from it with upstream's llama-quantize (see run.py). Needs numpy.
+write_random_llama() is also what bench/cuda_gpu_model.py writes its GPU-check models with.
 
 usage: python make_model.py <gguf-py folder> <out.gguf>
 """
@@ -9,64 +10,73 @@ import sys
 N_EMBD, N_HEAD, N_HEAD_KV, N_FF, N_LAYER, N_CTX, N_WORDS = 512, 8, 8, 1408, 8, 2048, 8192
 
 
+def write_random_llama(gguf, np, path, name, file_type, n_embd, n_head, n_head_kv, n_ff, n_layer, n_ctx, n_words,
+                       matrix):
+    """A llama GGUF: SentencePiece-style vocabulary (<unk>, <s>, </s>, 256 byte pieces, n_words
+    words), norms of ones, and every weight matrix from matrix(writer, tensor name, rows, cols).
+    Returns the number of parameters."""
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [f"\u2581w{i}" for i in range(n_words)]
+    types = ([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
+             + [gguf.TokenType.NORMAL] * n_words)
+    n_vocab = len(tokens)
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_name(name)
+    w.add_context_length(n_ctx)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_dimension_count(n_embd // n_head)
+    w.add_vocab_size(n_vocab)
+    w.add_file_type(file_type)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * 259 + [-float(i) for i in range(n_words)])
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+
+    def norm(tensor):
+        w.add_tensor(tensor, np.ones(n_embd, np.float32))
+
+    kv = n_embd // n_head * n_head_kv
+    matrix(w, "token_embd.weight", n_vocab, n_embd)
+    norm("output_norm.weight")
+    matrix(w, "output.weight", n_vocab, n_embd)
+    for layer in range(n_layer):
+        p = f"blk.{layer}."
+        norm(p + "attn_norm.weight")
+        matrix(w, p + "attn_q.weight", n_embd, n_embd)
+        matrix(w, p + "attn_k.weight", kv, n_embd)
+        matrix(w, p + "attn_v.weight", kv, n_embd)
+        matrix(w, p + "attn_output.weight", n_embd, n_embd)
+        norm(p + "ffn_norm.weight")
+        matrix(w, p + "ffn_gate.weight", n_ff, n_embd)
+        matrix(w, p + "ffn_up.weight", n_ff, n_embd)
+        matrix(w, p + "ffn_down.weight", n_embd, n_ff)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return 2 * n_vocab * n_embd + n_layer * (2 * n_embd * n_embd + 2 * n_embd * kv + 3 * n_embd * n_ff)
+
+
 def main(gguf_py, out):
     sys.path.insert(0, gguf_py)
     import numpy as np
     import gguf
 
     rng = np.random.default_rng(20261125)
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
-    tokens += [f"\u2581w{i}" for i in range(N_WORDS)]
-    types += [gguf.TokenType.NORMAL] * N_WORDS
-    n_vocab = len(tokens)
 
-    w = gguf.GGUFWriter(out, "llama")
-    w.add_name("bench-random-llama")
-    w.add_context_length(N_CTX)
-    w.add_embedding_length(N_EMBD)
-    w.add_block_count(N_LAYER)
-    w.add_feed_forward_length(N_FF)
-    w.add_head_count(N_HEAD)
-    w.add_head_count_kv(N_HEAD_KV)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(N_EMBD // N_HEAD)
-    w.add_vocab_size(n_vocab)
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores([0.0] * 259 + [-float(i) for i in range(N_WORDS)])
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
+    def matrix(w, name, rows, cols):  # gguf-py takes numpy shapes (ggml's order reversed)
+        w.add_tensor(name, (rng.standard_normal((rows, cols)) * 0.02).astype(np.float16))
 
-    def tensor(name, *shape, norm=False):
-        # gguf-py takes numpy shapes (rows last in ggml order reversed)
-        data = np.ones(shape, np.float32) if norm else (rng.standard_normal(shape) * 0.02).astype(np.float16)
-        w.add_tensor(name, data)
-
-    tensor("token_embd.weight", n_vocab, N_EMBD)
-    tensor("output_norm.weight", N_EMBD, norm=True)
-    tensor("output.weight", n_vocab, N_EMBD)
-    for layer in range(N_LAYER):
-        p = f"blk.{layer}."
-        tensor(p + "attn_norm.weight", N_EMBD, norm=True)
-        tensor(p + "attn_q.weight", N_EMBD, N_EMBD)
-        tensor(p + "attn_k.weight", N_EMBD // N_HEAD * N_HEAD_KV, N_EMBD)
-        tensor(p + "attn_v.weight", N_EMBD // N_HEAD * N_HEAD_KV, N_EMBD)
-        tensor(p + "attn_output.weight", N_EMBD, N_EMBD)
-        tensor(p + "ffn_norm.weight", N_EMBD, norm=True)
-        tensor(p + "ffn_gate.weight", N_FF, N_EMBD)
-        tensor(p + "ffn_up.weight", N_FF, N_EMBD)
-        tensor(p + "ffn_down.weight", N_EMBD, N_FF)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    params = 2 * n_vocab * N_EMBD + N_LAYER * (2 * N_EMBD * N_EMBD + 2 * N_EMBD * (N_EMBD // N_HEAD * N_HEAD_KV)
-                                               + 3 * N_EMBD * N_FF)
-    print(f"{out}: {params / 1e6:.1f} M parameters, vocabulary {n_vocab}")
+    params = write_random_llama(gguf, np, out, "bench-random-llama", gguf.LlamaFileType.MOSTLY_F16, N_EMBD, N_HEAD,
+                                N_HEAD_KV, N_FF, N_LAYER, N_CTX, N_WORDS, matrix)
+    print(f"{out}: {params / 1e6:.1f} M parameters, vocabulary {N_WORDS + 259}")
 
 
 if __name__ == "__main__":
