@@ -5,6 +5,7 @@ consumed through upstream's CMake names (tests/programs). llama-common is in the
 and proven by test_package and tests/test_cpu_package.py.
 
 Every call that could abort runs in its own Python process, so an abort is measured, not fatal."""
+import ast
 import os
 import signal
 import socket
@@ -90,7 +91,7 @@ def test_mtmd_encodes_a_real_image_inside_a_nif(programs, tmp_path):
     for proc in runs:
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
         print(proc.stdout.strip())
-    stats = [eval(proc.stdout.split("stats ")[1].split(" seconds")[0]) for proc in runs]
+    stats = [ast.literal_eval(proc.stdout.split("stats ")[1].split(" seconds")[0]) for proc in runs]
     n_tokens, n_embd, total, squares, nonfinite = stats[0]
     assert n_tokens > 0 and n_embd == 64, "one embedding of the text model's width per image token"
     assert nonfinite == 0 and squares > 0
