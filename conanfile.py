@@ -49,7 +49,23 @@ BACKENDS = {
         "os": ["Linux", "Windows"],
         "os_reason": "NVIDIA CUDA is not available on Apple platforms; use backend=metal or cpu",
     },
+    "vulkan": {
+        # patch 0007 opens the Vulkan loader at runtime: no libvulkan/vulkan-1 to declare, and the
+        # consumer loads on machines without one (0 Vulkan devices, CPU only)
+        "cmake": {"GGML_VULKAN": True},
+        "components": ["ggml-vulkan"],
+        "os": ["Linux", "Windows"],
+        "os_reason": "Vulkan on Apple platforms needs MoltenVK, which this recipe does not build; "
+                     "use backend=metal",
+    },
 }
+
+# Shader compiler of backend=vulkan: conf user.llama-cpp:glslc (a path) or glslc on PATH. The
+# recipe reports which of upstream's optional shader extensions it supports (the feature-test
+# shaders of ggml-vulkan, probed the way upstream's CMake does); a missing one means slower
+# fallback shaders, not a failed build.
+GLSLC_CONF = "user.llama-cpp:glslc"
+VULKAN_FEATURE_TESTS = os.path.join("ggml", "src", "ggml-vulkan", "vulkan-shaders", "feature-tests")
 
 # What every build needs from the OS, per component, independent of the backend.
 SYSTEM_LIBS = {
@@ -256,7 +272,7 @@ class LlamaCppConan(ConanFile):
     package_type = "static-library"
     settings = "os", "arch", "compiler", "build_type"
     options = {
-        "backend": ["cpu", "metal", "cuda"],
+        "backend": ["cpu", "metal", "cuda", "vulkan"],
         "fPIC": [True, False],
         "openmp": [True, False],
         "cpu_baseline": [None] + list(CPU_BASELINES),
@@ -397,6 +413,23 @@ class LlamaCppConan(ConanFile):
                     "backend=cuda needs the CUDA compiler: nvcc is not on PATH and "
                     "tools.build:compiler_executables has no 'cuda' entry; install the CUDA "
                     "toolkit or set -c tools.build:compiler_executables=\"{'cuda': '/path/to/nvcc'}\"")
+        configured = self.conf.get(GLSLC_CONF)
+        if self.options.backend == "vulkan" and configured and not os.path.isfile(configured):
+            raise ConanInvalidConfiguration(
+                f"backend=vulkan: {GLSLC_CONF}={configured} is not a file; point it at the glslc "
+                f"executable (shaderc) or unset it to use glslc from PATH")
+        if self.options.backend == "vulkan" and not self._glslc:
+            raise ConanInvalidConfiguration(
+                f"backend=vulkan needs the shader compiler glslc (shaderc): it is not on PATH and "
+                f"{GLSLC_CONF} is not set; install it (Debian/Ubuntu: glslc, or the LunarG Vulkan "
+                f"SDK) or set -c {GLSLC_CONF}=/path/to/glslc")
+
+    @property
+    def _glslc(self):
+        configured = self.conf.get(GLSLC_CONF)
+        if configured:
+            return configured if os.path.isfile(configured) else None
+        return shutil.which("glslc")
 
     # ---------------------------------------------------------------- build
 
@@ -432,6 +465,8 @@ class LlamaCppConan(ConanFile):
             variables.update(row["cmake"] if self.options.get_safe(part) else row["off"])
         variables.update(CPU_BASELINES[str(self.options.cpu_baseline)]["cmake"])
         variables.update(self._backend["cmake"])
+        if self.options.backend == "vulkan" and self._glslc:  # validate_build() refuses a build without
+            variables["Vulkan_GLSLC_EXECUTABLE"] = self._glslc.replace("\\", "/")
         if self.options.backend == "cuda":
             variables.update(CUDA_PINNED)
             for option, (name, convert) in CUDA_CACHE.items():
@@ -454,8 +489,14 @@ class LlamaCppConan(ConanFile):
 
     def build(self):
         apply_conandata_patches(self)
+        if self.options.backend == "vulkan":
+            self._report_shader_features()
         cmake = CMake(self)
-        cmake.configure()
+        try:
+            cmake.configure()
+        except ConanException:
+            self._explain_configure_failure()
+            raise
         if self.options.openmp:
             cache = load(self, os.path.join(self.build_folder, "CMakeCache.txt"))
             if "GGML_OPENMP_ENABLED:INTERNAL=ON" not in cache:
@@ -463,6 +504,42 @@ class LlamaCppConan(ConanFile):
                     f"openmp=True but CMake found no OpenMP for compiler={self.settings.compiler}; "
                     f"install its OpenMP runtime (libgomp/libomp-dev) or use openmp=False")
         cmake.build()
+
+    def _report_shader_features(self):
+        """Which optional shader extensions of ggml-vulkan this glslc compiles, probed with
+        upstream's own feature-test shaders before CMake runs, so a degraded build (plain shaders
+        only: no cooperative matrix, integer dot product or bf16 paths) is visible in the log."""
+        import subprocess
+        glslc = self._glslc
+        version = subprocess.run([glslc, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        supported, missing = [], []
+        folder = os.path.join(self.source_folder, VULKAN_FEATURE_TESTS)
+        for name in sorted(os.listdir(folder)):
+            shader = os.path.join(folder, name)
+            extension = re.search(r"#extension\s+(\w+)\s*:\s*require", load(self, shader))
+            extension = extension.group(1) if extension else name
+            proc = subprocess.run([glslc, "-o", os.devnull, "-fshader-stage=compute", "--target-env=vulkan1.3",
+                                   shader], capture_output=True, text=True)
+            (supported if proc.returncode == 0 else missing).append(extension)
+        self.output.info(f"vulkan shader features of {glslc} ({version}): supported: "
+                         f"{', '.join(supported) or 'none'}; unsupported: {', '.join(missing) or 'none'}")
+        if missing:
+            self.output.warning(
+                f"backend=vulkan: this glslc lacks {', '.join(missing)}; ggml-vulkan uses its plain "
+                f"shaders for those (slower on GPUs that have them). Point {GLSLC_CONF} at a newer "
+                f"shaderc (e.g. the LunarG Vulkan SDK's glslc) for the full set")
+
+    def _explain_configure_failure(self):
+        """One line for the configure failures a user can fix, instead of only CMake's trace."""
+        cache_file = os.path.join(self.build_folder, "CMakeCache.txt")
+        cache = load(self, cache_file) if os.path.exists(cache_file) else ""
+        if self.options.backend == "vulkan":
+            for variable, package in (("Vulkan_INCLUDE_DIR", "the Vulkan headers and loader (libvulkan-dev)"),
+                                      ("Vulkan_LIBRARY", "the Vulkan headers and loader (libvulkan-dev)"),
+                                      ("SPIRV-Headers_DIR", "SPIRV-Headers (spirv-headers)")):
+                if f"{variable}-NOTFOUND" in cache:
+                    raise ConanException(f"backend=vulkan: CMake did not find {package} ({variable}); "
+                                         f"install them or add their prefix to CMAKE_PREFIX_PATH")
 
     def package(self):
         copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))

@@ -12,7 +12,7 @@ carries to the GPU machine, and packs it under .gpucheck/ in the repository (git
    (tests/conftest.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
 2. test_package against each, in scratch copies (the repository's test_package/build is left
    alone): the NIFs and nif_loader, and the loader's output here (CPU only, no driver);
-3. bench/cuda_gpu_tool (upstream test-backend-ops.cpp + the logits probe) against the cuda package;
+3. bench/gpu_tool (upstream test-backend-ops.cpp + the logits probe) against the cuda package;
 4. two bundles, stripped and xz-compressed: .gpucheck/nif/nif.tar.xz (cuda NIF, cpu NIF, loader,
    gguf-py, a fallback libcudart, manifest.json) and .gpucheck/ops/ops.tar.xz (gpu_tool, gguf-py);
 5. the size of what one device call would send (the working tree git sees + the bundles), and the
@@ -98,7 +98,7 @@ def build_tool(conan, work, args, env, upstream, jobs):
     conan("install", f"--requires={REF}", *args, "--build=never", "-g", "CMakeDeps", "-g", "CMakeToolchain",
           "-of", deps, env=env)
     started = time.time()
-    sh(["cmake", "-S", os.path.join(ROOT, "bench", "cuda_gpu_tool"), "-B", build, "-G", "Ninja",
+    sh(["cmake", "-S", os.path.join(ROOT, "bench", "gpu_tool"), "-B", build, "-G", "Ninja",
         f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake", "-DCMAKE_BUILD_TYPE=Release",
         f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
     sh(["cmake", "--build", build, "-j", str(jobs)])

@@ -130,10 +130,12 @@ def packages(conan):
 
 
 # One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
-# (tests/test_optional_parts.py) and the x86-64-v2 baseline (tests/test_cross.py). llama-common is
-# left out: the default package proves it, and here it would only add build time.
+# (tests/test_optional_parts.py), the x86-64-v2 baseline (tests/test_cross.py) and backend=vulkan
+# (tests/test_vulkan.py; with no Vulkan device visible it runs exactly the CPU path the others
+# test). llama-common is left out: the default package proves it, and here it would only add
+# build time.
 PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
-         "-o", "*:cpu_baseline=x86-64-v2"]
+         "-o", "*:cpu_baseline=x86-64-v2", "-o", "*:backend=vulkan"]
 
 
 @pytest.fixture(scope="session")
@@ -147,18 +149,24 @@ def cpu_package(packages):
     return packages.get("cpu")
 
 
-@pytest.fixture(scope="session")
-def cpu_nif(conan, cpu_package, tmp_path_factory):
-    """The test_package NIF of the cpu package, built in a scratch copy of test_package so tests
-    can load it (ctypes) and inspect it."""
-    work = tmp_path_factory.mktemp("tp")
+def scratch_test_package(conan, work, *args):
+    """test_package built and run (`conan test`) in a scratch copy under `work`, against the
+    package of options `args`, so tests can run its NIF and loader again; the repository's own
+    test_package/build is shared by every `conan create` and cannot be relied on."""
     dst = os.path.join(work, "test_package")
     shutil.copytree(os.path.join(ROOT, "test_package"), dst,
                     ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
-    proc = conan("test", dst, REF, "-pr:a", profile("linux-x86_64"))
+    proc = conan("test", dst, REF, "-pr:a", profile("linux-x86_64"), *args)
     found = glob.glob(os.path.join(dst, "build", "**", "libllama_nif.so"), recursive=True)
     assert found, proc.stdout[-3000:]
-    return {"path": found[0], "build": os.path.dirname(found[0]), "output": proc.stdout}
+    build = os.path.dirname(found[0])
+    return {"path": found[0], "build": build, "loader": os.path.join(build, "nif_loader"), "output": proc.stdout}
+
+
+@pytest.fixture(scope="session")
+def cpu_nif(conan, cpu_package, tmp_path_factory):
+    """The test_package NIF of the cpu package (scratch copy), for tests that load or inspect it."""
+    return scratch_test_package(conan, str(tmp_path_factory.mktemp("tp")))
 
 
 def package_folder(conan, output):

@@ -1,6 +1,6 @@
 """The optional parts bindings link beside llama + ggml: mtmd (multimodal input) and ggml-rpc
 (upstream's distributed backend), built once per session as one package with both on
-(conftest's parts_package, which is also the x86-64-v2 variant), and
+(conftest's parts_package, which is also the x86-64-v2 and the backend=vulkan variant), and
 consumed through upstream's CMake names (tests/programs). llama-common is in the default package
 and proven by test_package and tests/test_cpu_package.py.
 
@@ -54,7 +54,7 @@ def test_package_holds_the_parts_archives_and_headers(parts_package):
     root = parts_package["folder"]
     libs = set(os.listdir(os.path.join(root, "lib")))
     assert libs == {"libmtmd.a", "libvendor-hash.a", "libggml-rpc.a", "libllama.a", "libggml.a", "libggml-cpu.a",
-                    "libggml-base.a"}
+                    "libggml-base.a", "libggml-vulkan.a"}  # the parts variant is also the vulkan one
     headers = set(os.listdir(os.path.join(root, "include")))
     assert {"mtmd.h", "mtmd-helper.h", "ggml-rpc.h"} <= headers
     out = parts_package["output"]

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import profile
+from conftest import needs, profile
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
        "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
@@ -140,6 +140,8 @@ INVALID = [
      "backend=metal is not supported on os=Windows"),
     ("cuda-on-macos", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:backend=cuda"],
      "backend=cuda is not supported on os=Macos"),
+    ("vulkan-on-macos", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:backend=vulkan"],
+     "backend=vulkan is not supported on os=Macos"),
     ("x86-baseline-on-armv8", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=x86-64-v3"],
      "cpu_baseline=x86-64-v3 is not valid for arch=armv8"),
     ("arm-baseline-on-x86_64", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=armv8-a"],
@@ -177,6 +179,31 @@ def test_cuda_without_a_cuda_compiler_is_refused_before_building(conan, tmp_path
     assert sum("backend=cuda needs the CUDA compiler" in line for line in proc.stdout.splitlines()) == 1, \
         proc.stdout[-3000:]
     assert "Calling build()" not in proc.stdout
+
+
+def test_vulkan_without_glslc_is_refused_before_building(conan, tmp_path):
+    """validate_build(): no glslc on PATH, or user.llama-cpp:glslc naming no file -> one line each,
+    nothing configured or compiled."""
+    create = ["create", ".", "-pr:a", profile("linux-x86_64"), "-o", "*:backend=vulkan", "--build=missing", "-tf", ""]
+    cases = [({"PATH": str(tmp_path)}, [], "backend=vulkan needs the shader compiler glslc"),
+             (None, ["-c", "user.llama-cpp:glslc=/nonexistent/glslc"],
+              "backend=vulkan: user.llama-cpp:glslc=/nonexistent/glslc is not a file")]
+    for env, conf, message in cases:
+        proc = conan(*create, *conf, check=False, env=env)
+        assert proc.returncode != 0
+        assert sum(message in line for line in proc.stdout.splitlines()) == 1, proc.stdout[-3000:]
+        assert "Calling build()" not in proc.stdout
+
+
+def test_vulkan_reaches_cmake(conan, tmp_path):
+    """backend=vulkan: GGML_VULKAN on, glslc from the conf (or PATH) handed to FindVulkan."""
+    glslc = shutil.which("glslc")
+    needs(glslc, "glslc (the conf must name an existing file)")
+    _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:backend=vulkan",
+                                    "-c", f"user.llama-cpp:glslc={glslc}")
+    assert cache["GGML_VULKAN"] == "ON" and cache["GGML_CUDA"] == "OFF"
+    assert cache["Vulkan_GLSLC_EXECUTABLE"] == glslc
+    assert cache["GGML_BACKEND_DL"] == "OFF" and cache["BUILD_SHARED_LIBS"] == "OFF"
 
 
 def test_fpic_false_warns(conan, tmp_path):

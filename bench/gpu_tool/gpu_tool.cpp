@@ -19,6 +19,7 @@
 #include "tiny_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -108,16 +109,20 @@ bool open_run(Run & r, const char * path, bool gpu, int n_ctx) {
 }
 
 // decodes `prompt`, then feeds `forced` (when not empty) or its own argmax, for `steps` logit
-// vectors; appends each step's logits to `logits` and its argmax to `argmax`
+// vectors; appends each step's logits to `logits` and its argmax to `argmax`. `single_seconds`
+// (optional) receives the wall time of the single-token decodes (every step after the prompt).
 bool decode_steps(Run & r, const std::vector<llama_token> & prompt, const std::vector<int> & forced, int steps,
-                  std::vector<float> & logits, std::vector<int> & argmax) {
+                  std::vector<float> & logits, std::vector<int> & argmax, double * single_seconds = nullptr) {
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(r.model));
     llama_memory_clear(llama_get_memory(r.ctx), true);
     std::vector<llama_token> first(prompt);
     llama_batch batch = llama_batch_get_one(first.data(), (int32_t) first.size());
     llama_token next = 0;
+    double single = 0;
     for (int s = 0; s < steps; ++s) {
+        const auto started = std::chrono::steady_clock::now();
         if (llama_decode(r.ctx, batch) != 0) return false;
+        if (s > 0) single += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const float * l = llama_get_logits_ith(r.ctx, -1);
         if (!l) return false;
         logits.insert(logits.end(), l, l + n_vocab);
@@ -129,6 +134,7 @@ bool decode_steps(Run & r, const std::vector<llama_token> & prompt, const std::v
         next = forced.empty() ? best : forced[s];
         batch = llama_batch_get_one(&next, 1);
     }
+    if (single_seconds) *single_seconds = single;
     return true;
 }
 
@@ -216,6 +222,17 @@ int cmd_logits(int argc, char ** argv) {
         return 1;
     }
 
+    // speed of single-token decodes, measured on a second pass of each run (the first GPU pass
+    // includes compiling the device's pipelines/kernels)
+    double cpu_s = 0, gpu_s = 0;
+    {
+        std::vector<float> l2;
+        std::vector<int> t2;
+        decode_steps(cpu, prompt, tc, steps, l2, t2, &cpu_s);
+        l2.clear();
+        t2.clear();
+        decode_steps(gpu, prompt, tc, steps, l2, t2, &gpu_s);
+    }
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(cpu.model));
     double num = 0, den = 0, max_abs = 0, ref_max = 0;
     long nonfinite = 0;
@@ -256,9 +273,11 @@ int cmd_logits(int argc, char ** argv) {
     std::printf("LOGITS {\"model\": \"%s\", \"n_vocab\": %d, \"prompt_tokens\": %zu, \"steps\": %d, "
                 "\"nmse\": %.6g, \"max_abs_diff\": %.6g, \"ref_max_abs\": %.6g, \"nonfinite\": %ld, "
                 "\"argmax_agree\": %d, \"first_disagreement\": %d, \"cpu_margin_where_different\": \"%s\", "
-                "\"cpu_tokens\": \"%s\", \"gpu_argmax\": \"%s\", \"max_nmse\": %g, \"pass\": %s, \"log\": [%s]}\n",
+                "\"cpu_tokens\": \"%s\", \"gpu_argmax\": \"%s\", \"max_nmse\": %g, \"pass\": %s, "
+                "\"cpu_tg_tokens_per_s\": %.4g, \"gpu_tg_tokens_per_s\": %.4g, \"log\": [%s]}\n",
                 json_escape(path).c_str(), n_vocab, prompt.size(), steps, nmse, max_abs, ref_max, nonfinite, agree,
                 first_diff, margins.c_str(), join(tc).c_str(), join(tg).c_str(), max_nmse, pass ? "true" : "false",
+                steps > 1 && cpu_s > 0 ? (steps - 1) / cpu_s : 0.0, steps > 1 && gpu_s > 0 ? (steps - 1) / gpu_s : 0.0,
                 notes.c_str());
     return pass ? 0 : 1;
 }

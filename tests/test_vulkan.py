@@ -1,0 +1,177 @@
+"""backend=vulkan, built in CI against Debian 12's Vulkan headers and glslc, run on mesa's lavapipe
+(a software Vulkan 1.3 device on the CPU) and without any Vulkan loader.
+
+The vulkan package is conftest's parts_package (backend=vulkan next to mtmd, ggml-rpc and the
+x86-64-v2 baseline): those options do not touch ggml-vulkan's code path, and one build serves all
+of them. Nothing is reduced for CI: every shader variant this glslc supports is compiled."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import PARTS, REF, ROOT, needs, profile, scratch_test_package, source_mirror
+
+UPSTREAM = "llama.cpp-b11312"
+# ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
+# CI does the same to test on llvmpipe)
+LAVAPIPE = {"GGML_VK_VISIBLE_DEVICES": "0"}
+# The ops of a llama graph, each compared by test-backend-ops on Vulkan0 against the CPU backend.
+# On lavapipe (a software device on 2 cores) the whole suite takes hours: GET_ROWS alone 305 s,
+# large MUL_MAT shapes minutes per case. So: every case of the cheap ops; for the others the
+# weight types of the bench models (F32/F16/Q8_0/Q4_0) on upstream's small shapes (a -p regex on
+# the case parameters). MUL_MAT keeps mat-vec (n=1..8) and mat-mat (n=9, 16) kernels.
+OPS = [
+    ("MUL_MAT", r"^type_a=(f32|f16|q8_0|q4_0),type_b=f32,m=16,n=[0-9]+,k=256,bs=\[1,1\],nr=\[1,1\],per=\[0,1,2,3\],"),
+    ("GET_ROWS", r"^type=(f32|f16|q8_0|q4_0),"),
+    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
+    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
+    ("RMS_NORM", None), ("SOFT_MAX", None), ("ADD", None), ("MUL", None),
+]
+
+
+def _lavapipe_present():
+    return os.path.exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+
+
+def _loader_hidden(cmd):
+    """`cmd` in a private mount namespace where the Vulkan loader is an empty file (dlopen fails,
+    as on a machine without libvulkan.so.1)."""
+    loaders = [p for p in ("/usr/lib/x86_64-linux-gnu/libvulkan.so.1", "/lib/x86_64-linux-gnu/libvulkan.so.1")
+               if os.path.exists(p)]
+    mounts = " && ".join(f"mount --bind /dev/null {p}" for p in loaders)
+    return ["unshare", "-rm", "sh", "-c", f'{mounts} && exec "$@"', "sh", *cmd]
+
+
+def _run(cmd, env=None, timeout=600):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _loader_facts(stdout):
+    devices = re.findall(r"^device\[\d+\]: (.*)$", stdout, re.M)
+    generated = re.search(r"^generated: (.*)$", stdout, re.M)
+    return devices, generated.group(1) if generated else None
+
+
+@pytest.fixture(scope="module")
+def vulkan_nif(conan, parts_package, tmp_path_factory):
+    return scratch_test_package(conan, str(tmp_path_factory.mktemp("tp-vulkan")), *PARTS)
+
+
+@pytest.fixture(scope="module")
+def gpu_tool(conan, parts_package, tmp_path_factory):
+    """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
+    against the vulkan package."""
+    work = tmp_path_factory.mktemp("gpu-tool")
+    with tarfile.open(os.path.join(source_mirror(), f"{UPSTREAM}.tar.gz")) as tar:
+        tar.extractall(work, members=[tar.getmember(f"{UPSTREAM}/tests/test-backend-ops.cpp")], filter="data")
+    deps = work / "deps"
+    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *PARTS, "-g", "CMakeDeps",
+          "-g", "CMakeToolchain", "-of", str(deps))
+    build = work / "build"
+    for cmd in (["cmake", "-S", os.path.join(ROOT, "bench", "gpu_tool"), "-B", str(build), "-G", "Ninja",
+                 f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake", "-DCMAKE_BUILD_TYPE=Release",
+                 f"-DUPSTREAM_TESTS_DIR={work}/{UPSTREAM}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"],
+                ["cmake", "--build", str(build)]):
+        proc = _run(cmd, timeout=1800)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"tool": str(build / "gpu_tool"), "work": str(work)}
+
+
+def test_vulkan_build_reports_its_shader_features(parts_package):
+    out = parts_package["output"]
+    if "Calling package()" not in out:  # only with LLAMA_CPP_TEST_HOME (development); CI always builds
+        assert os.environ.get("CI") != "true", "CI must build the vulkan package itself"
+        pytest.skip("the vulkan package was reused from LLAMA_CPP_TEST_HOME: no build log to read")
+    line = re.search(r"vulkan shader features of .*", out)
+    assert line, "the recipe must say which optional shader extensions its glslc supports"
+    print(line.group(0))
+    # Debian 12's glslc (shaderc 2023.2) supports none of them: the degraded build is a warning
+    assert "GL_KHR_cooperative_matrix" in line.group(0)
+    if "unsupported: none" not in line.group(0):
+        assert "WARN: backend=vulkan: this glslc lacks" in out
+
+
+def test_vulkan_archive_takes_nothing_from_the_loader(parts_package):
+    """Patch 0007: ggml-vulkan calls no loader function directly (no undefined vk* symbol), so
+    nothing links libvulkan and the recipe declares no Vulkan library."""
+    archive = os.path.join(parts_package["folder"], "lib", "libggml-vulkan.a")
+    undefined = _run(["nm", "-u", "--format=posix", archive]).stdout.split("\n")
+    from_loader = sorted({line.split()[0] for line in undefined if re.match(r"vk[A-Z]", line)})
+    assert not from_loader, from_loader
+    print(f"libggml-vulkan.a: {os.path.getsize(archive)} bytes; package created in "
+          f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc, test_package included)")
+
+
+def test_vulkan_nif_needs_no_vulkan_loader(parts_package):
+    out = parts_package["output"]
+    assert "libllama_nif.so: self-contained" in out and "LOADER OK" in out
+    needed = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
+    print("vulkan NIF NEEDED:", ", ".join(needed))
+    assert not [n for n in needed if "vulkan" in n], needed
+    assert "ggml/gguf/llama exports: 0" in out
+
+
+def test_vulkan_nif_generates_on_lavapipe(vulkan_nif, parts_package):
+    """Every layer of the tiny model on lavapipe (Vulkan0): the NIF lists the device and generates
+    the tokens the same package generates on the CPU."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    proc = _run([vulkan_nif["loader"], vulkan_nif["path"], vulkan_nif["build"]],
+                env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
+    assert proc.returncode == 0 and "LOADER OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    devices, generated = _loader_facts(proc.stdout)
+    print("devices:", devices)
+    assert any(d.startswith("Vulkan0|") for d in devices), devices
+    offloaded = re.search(r"offloaded (\d+)/(\d+) layers to GPU", proc.stderr)
+    assert offloaded and offloaded.group(1) == offloaded.group(2), proc.stderr[-3000:]
+    _, on_cpu = _loader_facts(parts_package["output"])
+    print(f"lavapipe: {generated}\ncpu:      {on_cpu}")
+    assert generated == on_cpu
+
+
+def test_vulkan_nif_runs_on_the_cpu_without_a_vulkan_loader(vulkan_nif, parts_package):
+    needs(shutil.which("unshare") and _run(["unshare", "-rm", "true"]).returncode == 0,
+          "unshare -rm (a mount namespace, to hide the Vulkan loader)")
+    probe = _run(_loader_hidden(["python3", "-c", "import ctypes; ctypes.CDLL('libvulkan.so.1')"]))
+    assert probe.returncode != 0, "the loader must really be hidden"
+    proc = _run(_loader_hidden([vulkan_nif["loader"], vulkan_nif["path"], vulkan_nif["build"]]),
+                env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
+    assert proc.returncode == 0 and "LOADER OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "no Vulkan loader found" in proc.stderr
+    devices, generated = _loader_facts(proc.stdout)
+    assert devices and all(d.startswith("CPU|") for d in devices), devices
+    assert generated == _loader_facts(parts_package["output"])[1]
+
+
+def test_vulkan_logits_match_the_cpu(gpu_tool):
+    """The tiny model on the CPU alone and fully on lavapipe, teacher-forced on the CPU's greedy
+    tokens for 16 steps: every logit compared (NMSE), and single-token decode speed of both."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    model = os.path.join(gpu_tool["work"], "tiny-llama.gguf")
+    assert _run([gpu_tool["tool"], "write-tiny", model]).returncode == 0
+    proc = _run([gpu_tool["tool"], "logits", model, "--steps", "16", "--max-nmse", "1e-4"], env=LAVAPIPE)
+    line = re.search(r"^LOGITS (.*)$", proc.stdout, re.M)
+    assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(line.group(1))
+    print({k: result[k] for k in ("nmse", "max_abs_diff", "argmax_agree", "steps", "cpu_tg_tokens_per_s",
+                                  "gpu_tg_tokens_per_s")})
+    assert result["pass"] and result["nonfinite"] == 0, result
+    assert result["argmax_agree"] == result["steps"], result
+
+
+@pytest.mark.parametrize("op, params", OPS, ids=[op for op, _ in OPS])
+def test_upstream_backend_ops_pass_on_lavapipe(gpu_tool, op, params):
+    """upstream's test-backend-ops, mode `test -b Vulkan0 -o OP [-p PARAMS]`: Vulkan vs CPU."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    proc = _run([gpu_tool["tool"], "ops", "test", "-b", "Vulkan0", "-o", op, *(["-p", params] if params else [])],
+                env=LAVAPIPE, timeout=600)
+    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    passed = re.search(r"(\d+)/(\d+) tests passed", proc.stdout)
+    assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 20, tail
+    assert re.search(r"Backend Vulkan0: \S*OK", proc.stdout), tail
+    unsupported = proc.stdout.count("not supported [Vulkan0")
+    print(f"test-backend-ops -b Vulkan0 -o {op}: {passed.group(0)} ({unsupported} not supported by Vulkan0)")
