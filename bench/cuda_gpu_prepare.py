@@ -37,10 +37,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from conftest import REF, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
+from conftest import REF, UPSTREAM, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
 from run import log, new_home, sh  # noqa: E402  (bench/run.py)
 
-UPSTREAM = "llama.cpp-b11312"
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]
 CPU_OPTIONS = ["-o", "*:with_common=False"]
 LIMIT = 64 * 1024 * 1024  # the device tool's cap on the working tree + carried paths, per call

@@ -34,10 +34,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from conftest import REF, Conan, source_mirror  # noqa: E402  (same helpers as the tests)
+from conftest import ARCHIVE, REF, UPSTREAM, Conan, source_mirror  # noqa: E402  (same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
-ARCHIVE = "llama.cpp-b11312.tar.gz"
 VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
     "x86-64-v3 (default)": [],
     "openmp=True": ["-o", "*:openmp=True"],
@@ -76,7 +75,7 @@ def new_home(path):
 def extract(dest):
     with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
         tar.extractall(dest, filter="data")
-    return os.path.join(dest, "llama.cpp-b11312")
+    return os.path.join(dest, UPSTREAM)
 
 
 def spread(values):

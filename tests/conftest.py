@@ -12,7 +12,20 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILES = os.path.join(ROOT, "profiles")
-REF = "llama-cpp/b11312"
+
+
+def _conandata_sources():
+    import yaml
+    with open(os.path.join(ROOT, "conandata.yml")) as f:
+        return yaml.safe_load(f)["sources"]
+
+
+# the version `conan create .` builds (conandata.yml's newest upstream tag, as set_version() picks)
+VERSION = max(_conandata_sources(), key=lambda v: int(v.lstrip("b")))
+SHA256 = _conandata_sources()[VERSION]["sha256"]  # of the source archive
+REF = f"llama-cpp/{VERSION}"
+UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
+ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
 sys.path.insert(0, os.path.join(ROOT, "test_package"))
 
 

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 import nifcheck
-from conftest import REF, needs, profile, source_mirror
+from conftest import ARCHIVE, REF, UPSTREAM, needs, profile, source_mirror
 
 ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a",
             "libllama-common.a", "libllama-common-base.a", "libcpp-httplib.a"}
@@ -126,13 +126,13 @@ def test_common_chat_template_and_json_schema_grammar(cpu_package, cpu_nif, tmp_
 
 def _vocab_cases(tmp_path):
     """Upstream's tokenizer vectors: models/ggml-vocab-*.gguf with .inp/.out, from the source archive."""
-    archive = os.path.join(source_mirror(), "llama.cpp-b11312.tar.gz")
+    archive = os.path.join(source_mirror(), ARCHIVE)
     if not os.path.exists(archive):
         pytest.fail(f"source archive not found at {archive} (set LLAMA_CPP_SOURCE_MIRROR)")
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if re.search(r"/models/ggml-vocab-[^/]+\.gguf(\.inp|\.out)?$", m.name)]
         tar.extractall(tmp_path, members=members, filter="data")
-    models = os.path.join(tmp_path, "llama.cpp-b11312", "models")
+    models = os.path.join(tmp_path, UPSTREAM, "models")
     vocabs = sorted(f for f in os.listdir(models) if f.endswith(".gguf") and os.path.exists(os.path.join(models, f + ".inp")))
     for vocab in vocabs:
         base = os.path.join(models, vocab)
@@ -203,5 +203,5 @@ def test_sbom_is_written_to_package_metadata(conan, cpu_package):
     with open(os.path.join(metadata, "sbom.cdx.json")) as f:
         sbom = json.load(f)
     component = sbom["metadata"]["component"]
-    assert component["name"] == "llama-cpp/b11312"
+    assert component["name"] == REF
     assert any(c["name"] == "llama-cpp" and c["licenses"][0]["license"]["id"] == "MIT" for c in sbom["components"])

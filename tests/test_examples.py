@@ -12,7 +12,7 @@ import time
 import pytest
 
 import nifcheck
-from conftest import REF, ROOT, Conan, needs, profile, source_mirror
+from conftest import ARCHIVE, REF, ROOT, UPSTREAM, Conan, needs, profile, source_mirror
 
 EXAMPLES = os.path.join(ROOT, "examples")
 
@@ -27,8 +27,8 @@ def conan_deps(conan, out, *generators):
 def vocab(tmp_path_factory):
     """Upstream's llama-spm vocabulary from the source archive (vocab-only models load fast)."""
     out = tmp_path_factory.mktemp("vocab")
-    with tarfile.open(os.path.join(source_mirror(), "llama.cpp-b11312.tar.gz")) as tar:
-        member = tar.getmember("llama.cpp-b11312/models/ggml-vocab-llama-spm.gguf")
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
+        member = tar.getmember(f"{UPSTREAM}/models/ggml-vocab-llama-spm.gguf")
         tar.extractall(out, members=[member], filter="data")
     return str(out / member.name)
 

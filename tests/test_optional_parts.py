@@ -18,9 +18,8 @@ import time
 import pytest
 
 import nifcheck
-from conftest import PARTS, REF, ROOT, profile, source_mirror
+from conftest import ARCHIVE, PARTS, REF, ROOT, UPSTREAM, profile, source_mirror
 
-UPSTREAM = "llama.cpp-b11312"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,7 @@ def programs(conan, parts_package, tmp_path_factory):
     """tests/programs built with CMakeDeps against the package, plus upstream's test inputs."""
     work = tmp_path_factory.mktemp("programs")
     wanted = (f"{UPSTREAM}/tests/test-mtmd-c-api.c", f"{UPSTREAM}/tools/mtmd/test-1.jpeg")
-    with tarfile.open(os.path.join(source_mirror(), f"{UPSTREAM}.tar.gz")) as tar:
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
         tar.extractall(work, members=[tar.getmember(name) for name in wanted], filter="data")
     deps = work / "deps"
     conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *PARTS, "-g", "CMakeDeps",

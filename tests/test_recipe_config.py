@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import needs, profile
+from conftest import VERSION, needs, profile
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
        "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
@@ -154,7 +154,7 @@ INVALID = [
     ("openmp-without-runtime", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:openmp=True"],
      "openmp=True is not supported with compiler=apple-clang"),
     ("unknown-version", ["-pr:a", profile("linux-x86_64"), "--version", "b1"],
-     "llama-cpp/b1: unknown version; this recipe knows b11312"),
+     f"llama-cpp/b1: unknown version; this recipe knows {VERSION}"),
     ("bad-with_mtmd-value", ["-pr:a", profile("linux-x86_64"), "-o", "*:with_mtmd=maybe"],
      "'maybe' is not a valid 'options.with_mtmd' value"),
 ]

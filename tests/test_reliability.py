@@ -11,10 +11,7 @@ import time
 
 import pytest
 
-from conftest import REF, Conan, build_package, needs, package_folder, profile, source_mirror
-
-ARCHIVE = "llama.cpp-b11312.tar.gz"
-SHA256 = "cb7f04a72351fc7ee3b929a5c7a86daf2ff94411177d622b5833b493c2636a00"
+from conftest import ARCHIVE, REF, SHA256, Conan, build_package, needs, package_folder, profile, source_mirror
 
 
 def fresh_conan(tmp_path_factory, name, mirror=None):

@@ -13,9 +13,8 @@ import tarfile
 
 import pytest
 
-from conftest import PARTS, REF, ROOT, needs, profile, scratch_test_package, source_mirror
+from conftest import ARCHIVE, PARTS, REF, ROOT, UPSTREAM, needs, profile, scratch_test_package, source_mirror
 
-UPSTREAM = "llama.cpp-b11312"
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
 # CI does the same to test on llvmpipe)
 LAVAPIPE = {"GGML_VK_VISIBLE_DEVICES": "0"}
@@ -66,7 +65,7 @@ def gpu_tool(conan, parts_package, tmp_path_factory):
     """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
     against the vulkan package."""
     work = tmp_path_factory.mktemp("gpu-tool")
-    with tarfile.open(os.path.join(source_mirror(), f"{UPSTREAM}.tar.gz")) as tar:
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
         tar.extractall(work, members=[tar.getmember(f"{UPSTREAM}/tests/test-backend-ops.cpp")], filter="data")
     deps = work / "deps"
     conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *PARTS, "-g", "CMakeDeps",
