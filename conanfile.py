@@ -184,7 +184,7 @@ CUDA_CACHE = {
 CUDA_PINNED = {"GGML_CUDA_NCCL": False}  # upstream default ON: a hard libnccl dependency
 
 # Optional libraries beside llama + ggml, one row per boolean option, read by generate(),
-# package() and (through link_model) package_info().
+# package() and (through link_components) package_info().
 #   cmake       cache variables the option sets when on; `off` what it sets when off
 #   components  the archives it adds (names in COMPONENTS below)
 #   headers     (source folder, package include folder, patterns, excludes) copied by package(): upstream's
@@ -559,7 +559,7 @@ class LlamaCppConan(ConanFile):
     def _package_optional_parts(self, libdir):
         """What `cmake --install` leaves out of the optional parts: the archives llama-common and
         mtmd link privately (COMPONENTS' build_path), common's headers and the vendored nlohmann
-        (OPTIONAL_PARTS' headers). Checked against the link model, so a missing archive fails
+        (OPTIONAL_PARTS' headers). Checked against link_components(), so a missing archive fails
         the build instead of a consumer's link."""
         for part in self._parts:
             row = OPTIONAL_PARTS[part]
@@ -614,10 +614,10 @@ class LlamaCppConan(ConanFile):
         self.cpp_info.set_property("cmake_file_name", "llama")
         self.cpp_info.set_property("cmake_target_name", "llama::all")
         self.cpp_info.set_property("pkg_config_name", "llama-cpp")
-        model = link_model(str(self.settings.os), str(self.options.backend), bool(self.options.openmp),
-                           str(self.settings.compiler), bool(self.options.get_safe("cuda_vmm", False)),
-                           parts=self._parts)
-        for name, spec in model.items():
+        components = link_components(str(self.settings.os), str(self.options.backend),
+                                     bool(self.options.openmp), str(self.settings.compiler),
+                                     bool(self.options.get_safe("cuda_vmm", False)), parts=self._parts)
+        for name, spec in components.items():
             comp = self.cpp_info.components[name]
             comp.libs = spec["libs"]
             comp.requires = spec["requires"]
@@ -628,7 +628,7 @@ class LlamaCppConan(ConanFile):
             comp.set_property("pkg_config_name", spec["pkg_config"])
 
 
-def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=()):
+def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=()):
     """What package_info() declares, as data: components in static link order, each with its
     archives, requires, system libs, frameworks, include folders and CMake/pkg-config names.
     `parts` names the OPTIONAL_PARTS options that are on. A plain function of the settings, so
@@ -661,14 +661,14 @@ def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=
         extra_libs.update({name: [OPENMP_RUNTIME[compiler]] for name in ("ggml-cpu", "ggml-base")})
     if backend == "cuda" and cuda_vmm:
         extra_libs["ggml-cuda"] = [CUDA_DRIVER_LIB]
-    model = {}
+    components = {}
     for index, name in enumerate(order):
         row = COMPONENTS.get(name, {"requires": ["ggml-base"], "cmake_target": f"ggml::{name}"})
         if row["requires"] == "every backend":
             requires = order[index + 1:]
         else:
             requires = [r for r in row["requires"] if r in order]
-        model[name] = {
+        components[name] = {
             "libs": [name],
             "requires": requires,
             "system_libs": (SYSTEM_LIBS.get(os_, {}).get(name, []) + row.get("system_libs", {}).get(os_, [])
@@ -678,8 +678,8 @@ def link_model(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=
             "cmake_target": row["cmake_target"],
             "pkg_config": row.get("pkg_config", name),
         }
-    model[GGML_ALL["name"]] = {
+    components[GGML_ALL["name"]] = {
         "libs": [], "requires": ["ggml"] + order[order.index("ggml") + 1:], "system_libs": [], "frameworks": [],
         "includedirs": ["include"], "cmake_target": GGML_ALL["cmake_target"], "pkg_config": GGML_ALL["name"],
     }
-    return model
+    return components

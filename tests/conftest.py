@@ -113,7 +113,7 @@ def build_package(conan, *args, env=None, check=True, graph=False):
 
 
 def load_recipe():
-    """conanfile.py as a module, for its tables and link_model()."""
+    """conanfile.py as a module, for its tables and link_components()."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("llama_cpp_recipe", os.path.join(ROOT, "conanfile.py"))
     module = importlib.util.module_from_spec(spec)

@@ -89,10 +89,10 @@ def test_cpu_baseline_controls_the_instructions(parts_package, cpu_package):
     print(f"ymm uses: v2={v2_asm.count('%ymm')} v3={v3_asm.count('%ymm')}; zmm uses: v3={v3_asm.count('%zmm')}")
 
 
-def test_macos_metal_link_model():
+def test_macos_metal_link_components():
     """What package_info() declares for macOS, from the same function it calls."""
     recipe = load_recipe()
-    model = recipe.link_model("Macos", "metal")
+    model = recipe.link_components("Macos", "metal")
     assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base", "ggml-all"]
     assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
     assert model["ggml-blas"]["frameworks"] == ["Accelerate"]
@@ -100,16 +100,16 @@ def test_macos_metal_link_model():
     assert all(not spec["system_libs"] for spec in model.values()), "libSystem covers libm/pthread/dl"
     assert model["ggml"]["requires"] == ["ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
     assert model["ggml-metal"]["cmake_target"] == "ggml::ggml-metal"
-    cpu = recipe.link_model("Macos", "cpu")
+    cpu = recipe.link_components("Macos", "cpu")
     assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base", "ggml-all"]
     assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
 
 
-def test_optional_parts_link_model():
+def test_optional_parts_link_components():
     """Components, link order and names of llama-common, mtmd and ggml-rpc, per OS."""
     recipe = load_recipe()
     parts = ("with_common", "with_mtmd", "with_rpc")
-    model = recipe.link_model("Linux", "cuda", parts=parts)
+    model = recipe.link_components("Linux", "cuda", parts=parts)
     assert [n for n in model if n != "ggml-all"] == [
         "mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash", "llama", "ggml", "ggml-cuda",
         "ggml-rpc", "ggml-cpu", "ggml-base"]
@@ -125,17 +125,22 @@ def test_optional_parts_link_model():
     # nlohmann/json on llama-common's include path only
     assert "include/llama-common-vendor" in model["llama-common"]["includedirs"]
     assert model["llama"]["includedirs"] == ["include"]
-    windows = recipe.link_model("Windows", "cpu", parts=parts)
+    windows = recipe.link_components("Windows", "cpu", parts=parts)
     assert windows["ggml-rpc"]["system_libs"] == ["ws2_32"] and windows["cpp-httplib"]["system_libs"] == ["ws2_32"]
-    plain = recipe.link_model("Linux", "cpu")
+    plain = recipe.link_components("Linux", "cpu")
     assert [n for n in plain if n != "ggml-all"] == ["llama", "ggml", "ggml-cpu", "ggml-base"]
 
 
-def test_linux_link_model_declares_exact_runtime_libs():
+def test_linux_link_components_declares_exact_runtime_libs():
     recipe = load_recipe()
     libs = lambda model: sorted({lib for spec in model.values() for lib in spec["system_libs"]})  # noqa: E731
-    assert libs(recipe.link_model("Linux", "cpu")) == ["dl", "m", "pthread"]
-    assert libs(recipe.link_model("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
-    assert libs(recipe.link_model("Linux", "cuda")) == ["cublas", "cublasLt", "cudart", "dl", "m", "pthread"]
-    assert "cuda" in libs(recipe.link_model("Linux", "cuda", cuda_vmm=True))
-    assert libs(recipe.link_model("Windows", "cpu")) == []
+    assert libs(recipe.link_components("Linux", "cpu")) == ["dl", "m", "pthread"]
+    assert libs(recipe.link_components("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
+    assert libs(recipe.link_components("Linux", "cuda")) == ["cublas", "cublasLt", "cudart", "dl", "m", "pthread"]
+    assert "cuda" in libs(recipe.link_components("Linux", "cuda", cuda_vmm=True))
+    assert libs(recipe.link_components("Windows", "cpu")) == []
+    # patch 0007 opens the Vulkan loader at runtime: nothing to link, on Linux or Windows
+    assert libs(recipe.link_components("Linux", "vulkan")) == ["dl", "m", "pthread"]
+    assert libs(recipe.link_components("Windows", "vulkan")) == []
+    assert list(recipe.link_components("Linux", "vulkan")) == ["llama", "ggml", "ggml-vulkan", "ggml-cpu", "ggml-base",
+                                                               "ggml-all"]
