@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build cost of backend=cuda: one cold `conan create` of the cuda package in a fresh CONAN_HOME,
 then its test_package, against a toolkit root made by the tests' own scaffolding
-(tests/conftest.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
+(tests/harness.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
 
   python bench/cuda_build.py [-o '*:cuda_architectures=90-real' ...] [--json FILE]
 
@@ -21,7 +21,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from conftest import REF, cuda_create_args, make_cuda_toolkit, package_folder  # noqa: E402  (the tests' helpers)
+from harness import REF, cuda_create_args, make_cuda_toolkit, package_folder  # noqa: E402  (tests/harness.py)
 from run import log, new_home  # noqa: E402  (bench/run.py)
 
 

@@ -9,7 +9,7 @@ carries to the GPU machine, and packs it under .gpucheck/ in the repository (git
    flash-attention kernels (cuda_fa=True, the default) and without llama-common (not CUDA code),
    and the cpu package with the same options, in a private CONAN_HOME under --work (kept, so a
    second run reuses both packages); the CUDA toolkit root is the tests' own scaffolding
-   (tests/conftest.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
+   (tests/harness.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
 2. test_package against each, in scratch copies (the repository's test_package/build is left
    alone): the NIFs and nif_loader, and the loader's output here (CPU only, no driver);
 3. bench/gpu_tool (upstream test-backend-ops.cpp + the logits probe) against the cuda package;
@@ -37,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from conftest import REF, UPSTREAM, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
+from harness import REF, UPSTREAM, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
 from run import log, new_home, sh  # noqa: E402  (bench/run.py)
 
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]

@@ -34,7 +34,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from conftest import ARCHIVE, REF, UPSTREAM, Conan, source_mirror  # noqa: E402  (same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")

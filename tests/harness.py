@@ -1,0 +1,182 @@
+"""The test harness, shared by tests/ (through conftest.py's fixtures) and bench/: the version,
+archive name and sha256 from conandata.yml, the source-mirror lookup, a Conan runner on a private
+CONAN_HOME, variant builds, scratch test_package builds and the CUDA toolkit scaffolding. It does
+not import pytest, so bench/ scripts use it as plain Python."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILES = os.path.join(ROOT, "profiles")
+
+
+def _conandata_sources():
+    import yaml
+    with open(os.path.join(ROOT, "conandata.yml")) as f:
+        return yaml.safe_load(f)["sources"]
+
+
+# the version `conan create .` builds (conandata.yml's newest upstream tag, as set_version() picks)
+VERSION = max(_conandata_sources(), key=lambda v: int(v.lstrip("b")))
+SHA256 = _conandata_sources()[VERSION]["sha256"]  # of the source archive
+REF = f"llama-cpp/{VERSION}"
+UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
+ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
+sys.path.insert(0, os.path.join(ROOT, "test_package"))  # nifcheck
+
+
+def source_mirror():
+    """Folder holding llama.cpp-<version>.tar.gz: $LLAMA_CPP_SOURCE_MIRROR or ../shared/sources."""
+    return os.environ.get("LLAMA_CPP_SOURCE_MIRROR") or os.path.join(os.path.dirname(ROOT), "shared", "sources")
+
+
+def profile(name):
+    return os.path.join(PROFILES, name)
+
+
+def _conan_executable():
+    """The conan script installed next to this Python (so PATH can be changed freely in tests)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "conan")
+    return beside if os.path.exists(beside) else shutil.which("conan")
+
+
+class Conan:
+    """Runs the conan CLI against the session's private CONAN_HOME."""
+    executable = _conan_executable()
+
+    def __init__(self, home):
+        self.home = home
+        self.env = dict(os.environ, CONAN_HOME=home)
+        self.env.pop("SOURCE_DATE_EPOCH", None)
+
+    def __call__(self, *args, check=True, env=None, cwd=ROOT, timeout=3600, graph=False):
+        """Runs conan; proc.stdout is its log. graph=True adds --format=json and puts the parsed
+        graph in proc.graph (Conan writes it to stdout, the log to stderr)."""
+        started = time.time()
+        proc = subprocess.run([self.executable, *args, *(["--format=json"] if graph else [])], cwd=cwd,
+                              env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if graph else subprocess.STDOUT, text=True, timeout=timeout)
+        proc.seconds = time.time() - started
+        if graph:
+            proc.graph = json.loads(proc.stdout) if proc.returncode == 0 else None
+            proc.stdout = proc.stderr
+        if check and proc.returncode != 0:
+            raise AssertionError(f"conan {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
+        return proc
+
+    def install_recipe(self, out, *args, check=True, env=None):
+        """`conan install` of the recipe itself: runs config/validate/generate, builds nothing.
+        Returns (process, cache variables of the generated CMake preset or None)."""
+        proc = self("install", ".", "-of", str(out), *args, check=check, env=env)
+        presets = glob.glob(os.path.join(str(out), "**", "CMakePresets.json"), recursive=True)
+        if proc.returncode != 0 or not presets:
+            return proc, None
+        with open(presets[0]) as f:
+            return proc, json.load(f)["configurePresets"][0]["cacheVariables"]
+
+
+def build_package(conan, *args, env=None, check=True, graph=False):
+    """conan create for one variant, test_package included; returns the process (output, timing).
+    Native by default; pass -pr:h PROFILE for a cross target (the build profile stays linux-x86_64)."""
+    host = [] if "-pr:h" in args else ["-pr:h", profile("linux-x86_64")]
+    return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env,
+                 check=check, graph=graph)
+
+
+def load_recipe():
+    """conanfile.py as a module, for its tables and link_components()."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("llama_cpp_recipe", os.path.join(ROOT, "conanfile.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Packages:
+    """Each package variant is built once per session, on first use, and shared by every test."""
+
+    def __init__(self, conan):
+        self.conan = conan
+        self.built = {}
+
+    def get(self, key, *args, env=None):
+        if key not in self.built:
+            proc = build_package(self.conan, *args, env=env, graph=True)
+            node = next(n for n in proc.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+            self.built[key] = {"output": proc.stdout, "folder": node["package_folder"], "seconds": proc.seconds,
+                               "pref": f"{REF}:{node['package_id']}"}
+        return self.built[key]
+
+
+def scratch_test_package(conan, work, *args):
+    """test_package built and run (`conan test`) in a scratch copy under `work`, against the
+    package of options `args`, so tests can run its NIF and loader again; the repository's own
+    test_package/build is shared by every `conan create` and cannot be relied on."""
+    dst = os.path.join(work, "test_package")
+    shutil.copytree(os.path.join(ROOT, "test_package"), dst,
+                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
+    proc = conan("test", dst, REF, "-pr:a", profile("linux-x86_64"), *args)
+    found = glob.glob(os.path.join(dst, "build", "**", "libllama_nif.so"), recursive=True)
+    assert found, proc.stdout[-3000:]
+    build = os.path.dirname(found[0])
+    return {"path": found[0], "build": build, "loader": os.path.join(build, "nif_loader"), "output": proc.stdout}
+
+
+def package_folder(conan, output):
+    """The package folder of the binary a `conan create` output reports, in that conan's cache."""
+    for line in output.splitlines():
+        if "Full package reference:" in line:
+            package_id = line.split(":")[-1].split("#")[0].strip()
+            return conan("cache", "path", f"{REF}:{package_id}").stdout.strip()
+    raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
+
+
+def make_cuda_toolkit(root):
+    """Test-time scaffolding only (the recipe never sees it): this machine has nvcc + cudart in
+    /usr/local/cuda and cuBLAS only as the PyPI wheel nvidia-cublas (headers and .so.13, no
+    unversioned links). Build one toolkit root of symlinks in the empty folder `root` that
+    FindCUDAToolkit accepts as a normal install: nvcc resolves its TOP from the link's folder, so
+    headers and libraries found under the root are what CMake and nvcc use. Returns the root;
+    bin/nvcc is the CUDA compiler. Raises LookupError naming what is missing."""
+    src = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    if not os.path.exists(os.path.join(src, "bin", "nvcc")):
+        raise LookupError(f"nvcc under {src} (or set CUDA_HOME)")
+    from importlib import metadata
+    try:  # the nvidia-cublas wheel (.ci/run installs it): <site>/nvidia/cu13/{include,lib}
+        dist = metadata.distribution("nvidia-cublas")
+        header = next(f for f in dist.files if f.name == "cublas_v2.h")
+        cublas = os.path.dirname(os.path.dirname(str(dist.locate_file(header))))
+    except (metadata.PackageNotFoundError, StopIteration):
+        raise LookupError("cuBLAS (pip install nvidia-cublas)") from None
+    os.symlink(os.path.join(src, "bin"), os.path.join(root, "bin"))
+    os.symlink(os.path.join(src, "nvvm"), os.path.join(root, "nvvm"))
+    for sub, extra in (("include", os.path.join(cublas, "include")), ("lib", os.path.join(cublas, "lib"))):
+        os.makedirs(os.path.join(root, sub))
+        for folder in (os.path.join(src, sub), extra):
+            for name in os.listdir(folder):
+                link = os.path.join(root, sub, name)
+                if not os.path.lexists(link):
+                    os.symlink(os.path.join(folder, name), link)
+    for lib in ("cublas", "cublasLt"):  # the wheel has libX.so.13 only; the linker wants libX.so
+        versioned = sorted(n for n in os.listdir(os.path.join(root, "lib")) if n.startswith(f"lib{lib}.so."))[0]
+        os.symlink(versioned, os.path.join(root, "lib", f"lib{lib}.so"))
+    os.symlink("lib", os.path.join(root, "lib64"))
+    os.makedirs(os.path.join(root, "targets", "x86_64-linux"))
+    os.symlink("../../include", os.path.join(root, "targets", "x86_64-linux", "include"))
+    os.symlink("../../lib", os.path.join(root, "targets", "x86_64-linux", "lib"))
+    return root
+
+
+def cuda_create_args(toolkit):
+    """conan create arguments for backend=cuda against a toolkit root from make_cuda_toolkit(),
+    and the environment to run it in: only the runtime libraries on the loader path, no driver."""
+    lib = os.path.join(toolkit, "lib")
+    nvcc = os.path.join(toolkit, "bin", "nvcc")
+    args = ["-pr:h", profile("linux-x86_64-cuda"),
+            "-c", f"tools.build:compiler_executables={{'c': 'gcc', 'cpp': 'g++', 'cuda': '{nvcc}'}}",
+            "-c", f"tools.build:sharedlinkflags=['-L{lib}']", "-c", f"tools.build:exelinkflags=['-L{lib}']"]
+    return args, {"LD_LIBRARY_PATH": lib}
