@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 from harness import (ARCHIVE, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
-                     Packages, build_package, cuda_create_args, load_recipe, make_cuda_toolkit,
-                     package_folder, profile, scratch_test_package, source_mirror)
+                     Packages, build_consumer, build_package, cuda_create_args, extract_upstream,
+                     load_recipe, make_cuda_toolkit, package_folder, profile, scratch_test_package,
+                     source_mirror)
 
 
 def needs(available, what):

@@ -126,6 +126,31 @@ def scratch_test_package(conan, work, *args):
     return {"path": found[0], "build": build, "loader": os.path.join(build, "nif_loader"), "output": proc.stdout}
 
 
+def extract_upstream(dest, *members):
+    """Files of the source archive (paths below its top folder) extracted into `dest`; returns the
+    extracted top folder, dest/llama.cpp-<version>."""
+    import tarfile
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
+        tar.extractall(dest, members=[tar.getmember(f"{UPSTREAM}/{m}") for m in members], filter="data")
+    return os.path.join(str(dest), UPSTREAM)
+
+
+def build_consumer(conan, work, source, options, defines=(), timeout=1800):
+    """The CMake project `source` built against the package of `options` the way a consumer builds
+    it: `conan install` (CMakeDeps + CMakeToolchain) into work/deps, then a Ninja Release configure
+    with `defines` (-D arguments) and build into work/build. Returns the build folder."""
+    deps = os.path.join(str(work), "deps")
+    build = os.path.join(str(work), "build")
+    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *options, "-g", "CMakeDeps",
+          "-g", "CMakeToolchain", "-of", deps)
+    for cmd in (["cmake", "-S", source, "-B", build, "-G", "Ninja", f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake",
+                 "-DCMAKE_BUILD_TYPE=Release", *defines],
+                ["cmake", "--build", build]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return build
+
+
 def package_folder(conan, output):
     """The package folder of the binary a `conan create` output reports, in that conan's cache."""
     for line in output.splitlines():

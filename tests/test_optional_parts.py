@@ -11,14 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import textwrap
 import time
 
 import pytest
 
 import nifcheck
-from conftest import ARCHIVE, PARTS, REF, ROOT, UPSTREAM, profile, source_mirror
+from conftest import PARTS, ROOT, build_consumer, extract_upstream
 
 
 
@@ -26,21 +25,10 @@ from conftest import ARCHIVE, PARTS, REF, ROOT, UPSTREAM, profile, source_mirror
 def programs(conan, parts_package, tmp_path_factory):
     """tests/programs built with CMakeDeps against the package, plus upstream's test inputs."""
     work = tmp_path_factory.mktemp("programs")
-    wanted = (f"{UPSTREAM}/tests/test-mtmd-c-api.c", f"{UPSTREAM}/tools/mtmd/test-1.jpeg")
-    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
-        tar.extractall(work, members=[tar.getmember(name) for name in wanted], filter="data")
-    deps = work / "deps"
-    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *PARTS, "-g", "CMakeDeps",
-          "-g", "CMakeToolchain", "-of", str(deps))
-    build = work / "build"
-    for cmd in (["cmake", "-S", os.path.join(ROOT, "tests", "programs"), "-B", str(build), "-G", "Ninja",
-                 f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake", "-DCMAKE_BUILD_TYPE=Release",
-                 f"-DUPSTREAM_TESTS_DIR={work}/{UPSTREAM}/tests"],
-                ["cmake", "--build", str(build)]):
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"build": str(build), "image": str(work / UPSTREAM / "tools" / "mtmd" / "test-1.jpeg"),
-            "work": str(work)}
+    upstream = extract_upstream(work, "tests/test-mtmd-c-api.c", "tools/mtmd/test-1.jpeg")
+    build = build_consumer(conan, work, os.path.join(ROOT, "tests", "programs"), PARTS,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests"])
+    return {"build": build, "image": os.path.join(upstream, "tools", "mtmd", "test-1.jpeg"), "work": str(work)}
 
 
 def run_python(code, *args, timeout=300):

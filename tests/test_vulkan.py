@@ -9,11 +9,10 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 
 import pytest
 
-from conftest import ARCHIVE, PARTS, REF, ROOT, UPSTREAM, needs, profile, scratch_test_package, source_mirror
+from conftest import PARTS, ROOT, build_consumer, extract_upstream, needs, scratch_test_package
 
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
 # CI does the same to test on llvmpipe)
@@ -65,19 +64,10 @@ def gpu_tool(conan, parts_package, tmp_path_factory):
     """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
     against the vulkan package."""
     work = tmp_path_factory.mktemp("gpu-tool")
-    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
-        tar.extractall(work, members=[tar.getmember(f"{UPSTREAM}/tests/test-backend-ops.cpp")], filter="data")
-    deps = work / "deps"
-    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *PARTS, "-g", "CMakeDeps",
-          "-g", "CMakeToolchain", "-of", str(deps))
-    build = work / "build"
-    for cmd in (["cmake", "-S", os.path.join(ROOT, "bench", "gpu_tool"), "-B", str(build), "-G", "Ninja",
-                 f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake", "-DCMAKE_BUILD_TYPE=Release",
-                 f"-DUPSTREAM_TESTS_DIR={work}/{UPSTREAM}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"],
-                ["cmake", "--build", str(build)]):
-        proc = _run(cmd, timeout=1800)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"tool": str(build / "gpu_tool"), "work": str(work)}
+    upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
+    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), PARTS,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
+    return {"tool": os.path.join(build, "gpu_tool"), "work": str(work)}
 
 
 def test_vulkan_build_reports_its_shader_features(parts_package):

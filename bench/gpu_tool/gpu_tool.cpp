@@ -1,4 +1,5 @@
-// The GPU check's tool (bench/cuda_gpu_check.md), linked statically against the cuda package:
+// A GPU backend's check tool, linked statically against a cuda or vulkan package (the CUDA GPU
+// check, bench/cuda_gpu_check.md; tests/test_vulkan.py on lavapipe):
 //
 //   gpu_tool devices                     the ggml backend devices, one "name|type|description" a line
 //   gpu_tool write-tiny PATH             test_package's tiny model (seed 42, the loader's bytes)
@@ -13,7 +14,7 @@
 //   gpu_tool ops ARGS...                 upstream's test-backend-ops with ARGS (its main(), renamed)
 //
 // The CPU run is the CPU alone: no GPU device in the model's device list and no op offload, so
-// nothing of it reaches the GPU even though this binary has the CUDA backend.
+// nothing of it reaches the GPU even though this binary has a GPU backend.
 #include "ggml-backend.h"
 #include "llama.h"
 #include "tiny_model.h"
