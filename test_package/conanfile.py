@@ -10,8 +10,8 @@ from conan.errors import ConanException
 from conan.tools.build import can_run, cross_building
 from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import nifcheck  # noqa: E402  (the self-containment checker lives next to this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import nifcheck  # noqa: E402  (the self-containment checker, tests/nifcheck.py)
 
 
 class LlamaCppTestPackage(ConanFile):

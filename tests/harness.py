@@ -26,7 +26,7 @@ SHA256 = _conandata_sources()[VERSION]["sha256"]  # of the source archive
 REF = f"llama-cpp/{VERSION}"
 UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
 ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
-sys.path.insert(0, os.path.join(ROOT, "test_package"))  # nifcheck
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # nifcheck, for bench/
 
 
 def source_mirror():

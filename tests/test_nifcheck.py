@@ -1,8 +1,10 @@
-"""The self-containment checker must reject what makes a NIF fail to load or clash: exported ggml
-symbols, RPATH/RUNPATH, undeclared libraries (libgomp), missing hardening. Each case is a real
-shared object built here with gcc."""
+"""The self-containment checker must reject what makes a NIF fail to load, clash or stay loaded:
+exported ggml symbols, RPATH/RUNPATH, undeclared libraries (libgomp), missing hardening,
+STB_GNU_UNIQUE definitions and DF_1_NODELETE. Each case is a real shared object built here with
+gcc/g++, and the unload cases are also dlopen'ed and dlclose'd to show what glibc does."""
 import shutil
 import subprocess
+import sys
 
 
 import nifcheck
@@ -23,11 +25,11 @@ def build(tmp_path, name, source, *flags, cc="gcc"):
 
 
 def problems(path, **kwargs):
-    return nifcheck.check(path, **kwargs)[1]
+    return nifcheck.check(path, **{"exports": ("lnif_",), **kwargs})[1]
 
 
 def test_clean_library_passes(tmp_path):
-    b, found = nifcheck.check(build(tmp_path, "good", GOOD))
+    b, found = nifcheck.check(build(tmp_path, "good", GOOD), exports=("lnif_",))
     assert found == []
     assert b.format == "ELF" and b.machine == "x86_64"
     assert b.exports == ["lnif_answer"]
@@ -92,13 +94,62 @@ def test_rejects_missing_hardening(tmp_path):
         assert f"is not hardened: {what} missing" in found
 
 
+def test_nothing_may_be_exported_unless_named(tmp_path):
+    lib = build(tmp_path, "named", GOOD)
+    assert nifcheck.check(lib)[1] == ["exports lnif_answer: nothing may be exported (no export prefix given)"]
+
+
+# A function-local static in an inline function of a template: g++ gives it STB_GNU_UNIQUE
+# binding when it is exported (libstdc++'s std:: templates are full of them, and namespace std has
+# default visibility even under -fvisibility=hidden).
+UNIQUE = """
+template <typename T> struct counter { static int & get() { static int n = 0; return n; } };
+extern "C" __attribute__((visibility("default"))) int lnif_count(void) { return ++counter<int>::get(); }
+"""
+LOADED = """import ctypes, sys
+from _ctypes import dlclose
+lib = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL)
+dlclose(lib._handle)
+print("mapped" if sys.argv[1] in open("/proc/self/maps").read() else "unmapped")
+"""
+
+
+def after_dlclose(path):
+    """'mapped' or 'unmapped': is the library still in the memory map of a process that dlopen'ed
+    and dlclose'd it?"""
+    return subprocess.run([sys.executable, "-c", LOADED, path], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_rejects_unique_symbols_that_pin_the_library(tmp_path):
+    src = tmp_path / "unique.cpp"
+    src.write_text(UNIQUE)
+    pinned, hidden = str(tmp_path / "libpinned.so"), str(tmp_path / "libhidden.so")
+    flags = ["-shared", "-fPIC", "-fstack-protector-all", "-Wl,-z,relro,-z,now"]
+    subprocess.run(["g++", *flags, str(src), "-o", pinned], check=True)
+    subprocess.run(["g++", *flags, "-fvisibility=hidden", "-fvisibility-inlines-hidden", str(src), "-o", hidden],
+                   check=True)
+    found = problems(pinned, cxx_runtime_dynamic=True)
+    assert any(p.startswith("cannot be unloaded: exports STB_GNU_UNIQUE _ZZN7counterIiE3getEvE1n") for p in found), found
+    assert after_dlclose(pinned) == "mapped", "glibc keeps a library with a unique symbol mapped"
+    assert problems(hidden, cxx_runtime_dynamic=True) == []
+    assert after_dlclose(hidden) == "unmapped"
+
+
+def test_rejects_nodelete(tmp_path):
+    lib = build(tmp_path, "nodelete", GOOD, "-Wl,-z,nodelete")
+    assert "cannot be unloaded: DF_1_NODELETE is set" in problems(lib)
+    assert after_dlclose(lib) == "mapped"
+    assert problems(lib, unloadable=False) == []
+
+
 def test_pe_imports_and_exports(tmp_path):
     needs(shutil.which("x86_64-w64-mingw32-gcc"), "mingw-w64")
     src = tmp_path / "w.c"
     src.write_text('__declspec(dllexport) int lnif_answer(void) { return 42; }\n')
     out = str(tmp_path / "w.dll")
     subprocess.run(["x86_64-w64-mingw32-gcc", "-shared", str(src), "-o", out, "-static"], check=True)
-    b, found = nifcheck.check(out)
+    b, found = nifcheck.check(out, exports=("lnif_",))
     assert b.format == "PE" and b.exports == ["lnif_answer"]
     assert {d.lower() for d in b.needed} <= {"kernel32.dll", "msvcrt.dll", "advapi32.dll"}, b.needed
     assert found == [], found
@@ -106,7 +157,7 @@ def test_pe_imports_and_exports(tmp_path):
 
 def test_cli_reports_and_fails(tmp_path, capsys):
     lib = build(tmp_path, "leaky2", GOOD + '__attribute__((visibility("default"))) void llama_x(void) {}\n')
-    assert nifcheck.main([lib]) == 1
+    assert nifcheck.main([lib, "--export", "lnif_"]) == 1
     out = capsys.readouterr().out
     assert "ggml/gguf/llama exports: 1" in out and "FAIL libleaky2.so" in out and "exports llama_x" in out
 

@@ -2,11 +2,15 @@
 
 Reads the file itself (no readelf/objdump/otool needed, any target architecture) and answers:
 what does it load (NEEDED / imported DLLs / load commands), where does it look (RPATH/RUNPATH,
-LC_RPATH), what does it export, what does it leave undefined, and is it hardened. `check()`
-turns that into a list of problems, each naming the offending entry.
+LC_RPATH), what does it export, what does it leave undefined, is it hardened, and can it be
+unloaded again (ELF: no STB_GNU_UNIQUE definitions, no DF_1_NODELETE; glibc keeps such a library
+mapped after dlclose, which blocks an Erlang NIF's purge and reload). `check()` turns that into a
+list of problems, each naming the offending entry. Nothing in it is specific to one project: the
+caller says what may be exported, which system libraries are declared, what the host provides.
 
-Used by test_package/conanfile.py (on every build, cross builds included) and by tests/.
-Command line: python nifcheck.py LIB [--export PREFIX]... [--lib NAME]... [--undefined PREFIX]...
+A NIF author runs it on their own library:
+    python3 nifcheck.py priv/my_nif.so --export nif_init --undefined enif_ [--lib gomp]...
+It is also test_package's checker (every build, cross builds included) and the tests' one.
 """
 import argparse
 import fnmatch
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 ELF_SYSTEM = ["libc.so.*", "libm.so.*", "libpthread.so.*", "libdl.so.*", "librt.so.*",
               "ld-linux*.so.*", "ld64.so.*", "libc.musl-*.so.*", "ld-musl-*.so.*"]
 ELF_CXX_RUNTIME = ["libstdc++.so.*", "libgcc_s.so.*"]
+CXX_RUNTIME_NAMES = {"stdc++", "gcc_s"}  # as system_libs name them (stdcpp_library())
 PE_SYSTEM = ["kernel32.dll", "advapi32.dll", "msvcrt.dll", "ntdll.dll", "user32.dll", "ws2_32.dll",
              "bcrypt.dll", "ole32.dll", "shell32.dll", "api-ms-win-*.dll", "ucrtbase.dll"]
 MACHO_SYSTEM = ["/usr/lib/libSystem.B.dylib", "/usr/lib/libc++.1.dylib", "/usr/lib/libobjc.A.dylib",
@@ -39,6 +44,8 @@ class Binary:
     exports: list = field(default_factory=list)
     undefined: list = field(default_factory=list)  # (name, providing library or None, weak)
     hardening: dict = field(default_factory=dict)
+    unique: list = field(default_factory=list)  # ELF: exported STB_GNU_UNIQUE definitions
+    nodelete: bool = False  # ELF: DF_1_NODELETE
 
 
 class CheckError(Exception):
@@ -59,6 +66,14 @@ def leaked(binary):
 # ------------------------------------------------------------------------------------------- ELF
 
 ELF_MACHINES = {3: "x86", 62: "x86_64", 183: "aarch64", 243: "riscv", 40: "arm", 21: "ppc64"}
+PT_LOAD, PT_DYNAMIC, PT_GNU_STACK, PT_GNU_RELRO = 1, 2, 0x6474E551, 0x6474E552
+PF_X = 0x1
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH, DT_FLAGS, DT_BIND_NOW, DT_FLAGS_1 = 0, 1, 5, 15, 29, 30, 24, 0x6FFFFFFB
+DF_BIND_NOW, DF_1_NOW, DF_1_NODELETE = 0x8, 0x1, 0x8
+SHT_DYNSYM, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 11, 0x6FFFFFFE, 0x6FFFFFFF
+STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 1, 2, 10
+STV_DEFAULT, STV_PROTECTED = 0, 3
+SHN_UNDEF = 0
 
 
 def _read_elf(path, data):
@@ -85,7 +100,7 @@ def _read_elf(path, data):
 
     def vaddr_to_off(addr):
         for p_type, _, p_offset, p_vaddr, p_filesz in phdrs:
-            if p_type == 1 and p_vaddr <= addr < p_vaddr + p_filesz:
+            if p_type == PT_LOAD and p_vaddr <= addr < p_vaddr + p_filesz:
                 return addr - p_vaddr + p_offset
         raise CheckError(f"{path}: address {addr:#x} is outside every PT_LOAD segment")
 
@@ -94,28 +109,29 @@ def _read_elf(path, data):
 
     dyn = []
     for p_type, _, p_offset, _, p_filesz in phdrs:
-        if p_type == 2:  # PT_DYNAMIC
+        if p_type == PT_DYNAMIC:
             size = 16 if is64 else 8
             for off in range(p_offset, p_offset + p_filesz, size):
                 tag, val = struct.unpack_from(end + ("qQ" if is64 else "iI"), data, off)
-                if tag == 0:
+                if tag == DT_NULL:
                     break
                 dyn.append((tag, val))
-    strtab = next((val for tag, val in dyn if tag == 5), None)
-    flags = next((val for tag, val in dyn if tag == 30), 0)
-    flags_1 = next((val for tag, val in dyn if tag == 0x6FFFFFFB), 0)
+    strtab = next((val for tag, val in dyn if tag == DT_STRTAB), None)
+    flags = next((val for tag, val in dyn if tag == DT_FLAGS), 0)
+    flags_1 = next((val for tag, val in dyn if tag == DT_FLAGS_1), 0)
     if strtab is not None:
         stroff = vaddr_to_off(strtab)
         for tag, val in dyn:
-            if tag == 1:
+            if tag == DT_NEEDED:
                 binary.needed.append(cstr(stroff + val))
-            elif tag in (15, 29):
-                binary.rpaths.append(("RPATH" if tag == 15 else "RUNPATH") + "=" + cstr(stroff + val))
-    stack = [f for t, f, *_ in phdrs if t == 0x6474E551]
+            elif tag in (DT_RPATH, DT_RUNPATH):
+                binary.rpaths.append(("RPATH" if tag == DT_RPATH else "RUNPATH") + "=" + cstr(stroff + val))
+    binary.nodelete = bool(flags_1 & DF_1_NODELETE)
+    stack = [f for t, f, *_ in phdrs if t == PT_GNU_STACK]
     binary.hardening = {
-        "relro": any(t == 0x6474E552 for t, *_ in phdrs),
-        "bind_now": bool(flags & 0x8) or bool(flags_1 & 0x1) or any(t == 24 for t, _ in dyn),
-        "nx_stack": bool(stack) and not (stack[0] & 0x1),
+        "relro": any(t == PT_GNU_RELRO for t, *_ in phdrs),
+        "bind_now": bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW) or any(t == DT_BIND_NOW for t, _ in dyn),
+        "nx_stack": bool(stack) and not (stack[0] & PF_X),
         "stack_protector": False,  # set below from the symbol table
     }
 
@@ -128,14 +144,14 @@ def _read_elf(path, data):
         else:
             _, sh_type, _, _, sh_offset, sh_size, sh_link, _, _, sh_entsize = struct.unpack_from(end + "IIIIIIIIII", data, off)
         shdrs.append((sh_type, sh_offset, sh_size, sh_link, sh_entsize))
-    dynsym = next((s for s in shdrs if s[0] == 11), None)
+    dynsym = next((s for s in shdrs if s[0] == SHT_DYNSYM), None)
     if dynsym is None:
         return binary
     _, sym_off, sym_size, sym_link, sym_ent = dynsym
     str_off = shdrs[sym_link][1]
     count = sym_size // sym_ent
-    versym = next((s for s in shdrs if s[0] == 0x6FFFFFFF), None)
-    verneed = next((s for s in shdrs if s[0] == 0x6FFFFFFE), None)
+    versym = next((s for s in shdrs if s[0] == SHT_GNU_VERSYM), None)
+    verneed = next((s for s in shdrs if s[0] == SHT_GNU_VERNEED), None)
     version_file = {}  # version index -> library file name
     if verneed is not None:
         vn_str = shdrs[verneed[3]][1]
@@ -158,21 +174,26 @@ def _read_elf(path, data):
             st_name, _, _, st_info, st_other, st_shndx = struct.unpack_from(end + "IIIBBH", data, off)
         name = cstr(str_off + st_name)
         bind, visibility = st_info >> 4, st_other & 3
-        if not name or bind not in (1, 2, 10):  # GLOBAL, WEAK, GNU_UNIQUE
+        if not name or bind not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
             continue
-        if st_shndx == 0:
+        if st_shndx == SHN_UNDEF:
             ver = struct.unpack_from(end + "H", data, versym[1] + 2 * i)[0] & 0x7FFF if versym else 0
-            binary.undefined.append((name, version_file.get(ver), bind == 2))
+            binary.undefined.append((name, version_file.get(ver), bind == STB_WEAK))
             if name == "__stack_chk_fail":
                 binary.hardening["stack_protector"] = True
-        elif visibility in (0, 3):  # DEFAULT, PROTECTED
+        elif visibility in (STV_DEFAULT, STV_PROTECTED):
             binary.exports.append(name)
+            if bind == STB_GNU_UNIQUE:
+                binary.unique.append(name)
     return binary
 
 
 # -------------------------------------------------------------------------------------------- PE
 
 PE_MACHINES = {0x8664: "x86_64", 0x14C: "x86", 0xAA64: "aarch64"}
+PE32_PLUS = 0x20B
+IMAGE_DIRECTORY_ENTRY_EXPORT, IMAGE_DIRECTORY_ENTRY_IMPORT = 0, 1
+DLLCHARACTERISTICS_HIGH_ENTROPY_VA, DLLCHARACTERISTICS_DYNAMIC_BASE, DLLCHARACTERISTICS_NX_COMPAT = 0x20, 0x40, 0x100
 
 
 def _read_pe(path, data):
@@ -182,7 +203,7 @@ def _read_pe(path, data):
     machine, nsect, _, _, _, opt_size, _ = struct.unpack_from("<HHIIIHH", data, pe + 4)
     opt = pe + 24
     magic = struct.unpack_from("<H", data, opt)[0]
-    plus = magic == 0x20B
+    plus = magic == PE32_PLUS
     dll_chars = struct.unpack_from("<H", data, opt + 70)[0]
     ndirs_off = opt + (108 if plus else 92)
     ndirs = struct.unpack_from("<I", data, ndirs_off)[0]
@@ -203,14 +224,14 @@ def _read_pe(path, data):
         return data[off:data.index(b"\0", off)].decode("ascii", "replace")
 
     binary = Binary(path, "PE", PE_MACHINES.get(machine, f"machine-{machine:#x}"))
-    if len(dirs) > 0 and dirs[0][0]:
-        exp = rva(dirs[0][0])
+    if len(dirs) > IMAGE_DIRECTORY_ENTRY_EXPORT and dirs[IMAGE_DIRECTORY_ENTRY_EXPORT][0]:
+        exp = rva(dirs[IMAGE_DIRECTORY_ENTRY_EXPORT][0])
         n_names = struct.unpack_from("<I", data, exp + 24)[0]
         names_rva = struct.unpack_from("<I", data, exp + 32)[0]
         for i in range(n_names):
             binary.exports.append(cstr(rva(struct.unpack_from("<I", data, rva(names_rva) + 4 * i)[0])))
-    if len(dirs) > 1 and dirs[1][0]:
-        off = rva(dirs[1][0])
+    if len(dirs) > IMAGE_DIRECTORY_ENTRY_IMPORT and dirs[IMAGE_DIRECTORY_ENTRY_IMPORT][0]:
+        off = rva(dirs[IMAGE_DIRECTORY_ENTRY_IMPORT][0])
         while True:
             lookup, _, _, name_rva, thunk = struct.unpack_from("<IIIII", data, off)
             if not name_rva:
@@ -227,43 +248,47 @@ def _read_pe(path, data):
                 binary.undefined.append((name, dll, False))
                 table += step
             off += 20
-    binary.hardening = {"nx_stack": bool(dll_chars & 0x100), "aslr": bool(dll_chars & 0x40),
-                        "high_entropy_va": bool(dll_chars & 0x20)}
+    binary.hardening = {"nx_stack": bool(dll_chars & DLLCHARACTERISTICS_NX_COMPAT),
+                        "aslr": bool(dll_chars & DLLCHARACTERISTICS_DYNAMIC_BASE),
+                        "high_entropy_va": bool(dll_chars & DLLCHARACTERISTICS_HIGH_ENTROPY_VA)}
     return binary
 
 
 # ---------------------------------------------------------------------------------------- Mach-O
 
 MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64"}
+MH_MAGIC_64 = 0xFEEDFACF
+LC_SYMTAB, LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_RPATH, LC_REEXPORT_DYLIB = 0x2, 0xC, 0x80000018, 0x8000001C, 0x8000001F
+N_STAB, N_PEXT, N_TYPE, N_EXT, N_UNDF, N_SECT, N_WEAK_REF = 0xE0, 0x10, 0xE, 0x1, 0x0, 0xE, 0x40
 
 
 def _read_macho(path, data):
     magic = struct.unpack_from("<I", data, 0)[0]
-    if magic != 0xFEEDFACF:
+    if magic != MH_MAGIC_64:
         raise CheckError(f"{path}: only thin 64-bit little-endian Mach-O files are supported")
     cputype, _, _, ncmds, _, _ = struct.unpack_from("<iIIIII", data, 4)
     binary = Binary(path, "Mach-O", MACHO_CPUS.get(cputype & 0xFFFFFFFF, f"cpu-{cputype:#x}"))
     off = 32
     for _ in range(ncmds):
         cmd, size = struct.unpack_from("<II", data, off)
-        if cmd in (0xC, 0x80000018, 0x8000001F):  # LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB
+        if cmd in (LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB):
             name_off = struct.unpack_from("<I", data, off + 8)[0]
             binary.needed.append(data[off + name_off:data.index(b"\0", off + name_off)].decode())
-        elif cmd == 0x8000001C:  # LC_RPATH
+        elif cmd == LC_RPATH:
             name_off = struct.unpack_from("<I", data, off + 8)[0]
             binary.rpaths.append("LC_RPATH=" + data[off + name_off:data.index(b"\0", off + name_off)].decode())
-        elif cmd == 0x2:  # LC_SYMTAB
+        elif cmd == LC_SYMTAB:
             symoff, nsyms, stroff, _ = struct.unpack_from("<IIII", data, off + 8)
             for i in range(nsyms):
                 n_strx, n_type, _, n_desc, _ = struct.unpack_from("<IBBHQ", data, symoff + 16 * i)
-                if n_type & 0xE0:  # stab entry
+                if n_type & N_STAB:
                     continue
                 name = data[stroff + n_strx:data.index(b"\0", stroff + n_strx)].decode("utf-8", "replace")
                 name = name[1:] if name.startswith("_") else name
-                ext, pext, kind = n_type & 0x1, n_type & 0x10, n_type & 0xE
-                if ext and kind == 0x0:
-                    binary.undefined.append((name, None, bool(n_desc & 0x40)))
-                elif ext and not pext and kind == 0xE:
+                ext, pext, kind = n_type & N_EXT, n_type & N_PEXT, n_type & N_TYPE
+                if ext and kind == N_UNDF:
+                    binary.undefined.append((name, None, bool(n_desc & N_WEAK_REF)))
+                elif ext and not pext and kind == N_SECT:
                     binary.exports.append(name)
         off += size
     return binary
@@ -292,10 +317,11 @@ def _lib_patterns(fmt, names):
     return [f"*/lib{n}.*dylib" for n in names] + [f"*/{n}.framework/*" for n in names]
 
 
-def check(path, exports=("lnif_",), libs=(), undefined=(), cxx_runtime_dynamic=False, hardening=True):
-    """Returns (binary, problems). `exports`: prefixes/names the library may export; `libs`: the
-    system libraries the package declares (cpp_info system_libs); `undefined`: prefixes of symbols
-    the host process provides (enif_ for an Erlang NIF)."""
+def check(path, exports=(), libs=(), undefined=(), cxx_runtime_dynamic=False, hardening=True, unloadable=True):
+    """Returns (binary, problems). `exports`: prefixes/names the library may export (none by
+    default); `libs`: the system libraries its dependencies declare (Conan system_libs names);
+    `undefined`: prefixes of symbols the host process provides (enif_ for an Erlang NIF);
+    `unloadable`: dlclose must be able to unmap it (ELF)."""
     b = inspect(path)
     problems = []
     if b.format == "ELF":
@@ -304,6 +330,8 @@ def check(path, exports=("lnif_",), libs=(), undefined=(), cxx_runtime_dynamic=F
         allowed = PE_SYSTEM
     else:
         allowed = MACHO_SYSTEM
+    if not cxx_runtime_dynamic:  # declared by the package for C consumers, but still a choice here
+        libs = [n for n in libs if n not in CXX_RUNTIME_NAMES]
     allowed = allowed + _lib_patterns(b.format, libs)
     for lib in b.needed:
         if not any(fnmatch.fnmatch(lib.lower(), pat.lower()) for pat in allowed):
@@ -314,7 +342,9 @@ def check(path, exports=("lnif_",), libs=(), undefined=(), cxx_runtime_dynamic=F
         if b.format == "ELF" and name in ELF_LINKER_SYMBOLS:
             continue
         if not any(name.startswith(p) for p in exports):
-            problems.append(f"exports {name}: only {', '.join(exports)}* may be exported")
+            allowed_names = f"only {', '.join(exports)}* may be exported" if exports else \
+                "nothing may be exported (no export prefix given)"
+            problems.append(f"exports {name}: {allowed_names}")
     for name, lib, weak in b.undefined:
         if b.format == "PE":
             continue  # every PE import names its DLL; the DLL list above is the check
@@ -328,6 +358,11 @@ def check(path, exports=("lnif_",), libs=(), undefined=(), cxx_runtime_dynamic=F
         for key in ("relro", "bind_now", "nx_stack", "stack_protector"):
             if not b.hardening.get(key):
                 problems.append(f"is not hardened: {key} missing")
+    if unloadable and b.format == "ELF":
+        for name in b.unique:
+            problems.append(f"cannot be unloaded: exports STB_GNU_UNIQUE {name} (glibc then ignores dlclose)")
+        if b.nodelete:
+            problems.append("cannot be unloaded: DF_1_NODELETE is set")
     if hardening and b.format == "PE":
         for key in ("nx_stack", "aslr"):
             if not b.hardening.get(key):
@@ -345,6 +380,8 @@ def report(b):
              f"{', ...' if len(b.exports) > 12 else ''})",
              f"  ggml/gguf/llama exports: {len(leaks)}",
              f"  undefined: {len(b.undefined)}",
+             f"  unloadable: {'no' if b.unique or b.nodelete else 'yes'} ({len(b.unique)} unique symbols"
+             f"{', DF_1_NODELETE' if b.nodelete else ''})",
              f"  hardening: {', '.join(k + ('=yes' if v else '=NO') for k, v in b.hardening.items())}"]
     return "\n".join(lines)
 
@@ -352,14 +389,15 @@ def report(b):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("library")
-    ap.add_argument("--export", action="append", default=[], help="allowed export prefix")
+    ap.add_argument("--export", action="append", default=[], help="allowed export prefix (default: none)")
     ap.add_argument("--lib", action="append", default=[], help="declared system library (cudart, gomp)")
     ap.add_argument("--undefined", action="append", default=[], help="prefix the host provides (enif_)")
     ap.add_argument("--cxx-runtime-dynamic", action="store_true")
     ap.add_argument("--no-hardening", action="store_true")
+    ap.add_argument("--may-stay-loaded", action="store_true", help="skip the unload rule")
     args = ap.parse_args(argv)
-    b, problems = check(args.library, tuple(args.export) or ("lnif_",), args.lib, tuple(args.undefined),
-                        args.cxx_runtime_dynamic, not args.no_hardening)
+    b, problems = check(args.library, tuple(args.export), args.lib, tuple(args.undefined),
+                        args.cxx_runtime_dynamic, not args.no_hardening, not args.may_stay_loaded)
     print(report(b))
     for p in problems:
         print(f"FAIL {os.path.basename(args.library)} {p}")
