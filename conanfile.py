@@ -7,7 +7,7 @@ from pathlib import Path
 from conan import ConanFile
 from conan.errors import ConanException, ConanInvalidConfiguration
 from conan.tools.apple import is_apple_os
-from conan.tools.build import check_min_cppstd, cross_building
+from conan.tools.build import check_min_cppstd, cross_building, stdcpp_library
 from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
 from conan.tools.files import (apply_conandata_patches, copy, export_conandata_patches, get, load,
                                rename, rmdir, save)
@@ -73,6 +73,14 @@ SYSTEM_LIBS = {
     "FreeBSD": {"ggml-base": ["m", "pthread"], "llama": ["m", "pthread"]},
     "Windows": {},
 }
+
+# Consumers' shared libraries on ELF targets (GNU ld, gold, lld): symbols pulled from the package's
+# archives are not exported from them (--exclude-libs, in ggml-base's sharedlinkflags), so even
+# a plain `-shared` link exports no ggml/llama symbol and none of the std:: template statics whose
+# STB_GNU_UNIQUE binding makes glibc refuse to dlclose the library (an Erlang NIF could then never
+# be purged and reloaded). Hidden visibility alone does not do this: namespace std keeps default
+# visibility in libstdc++'s headers.
+EXCLUDE_LIBS_OS = {"Linux", "FreeBSD", "Android"}
 
 # ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
 FRAMEWORKS = {"ggml-cpu": ["Accelerate"]}
@@ -259,6 +267,19 @@ COMPONENTS = {
 # upstream's ggml-config.cmake also defines ggml::all (ggml and every backend): an interface
 # component without an archive of its own
 GGML_ALL = {"name": "ggml-all", "cmake_target": "ggml::all"}
+# The C++ runtime the archives need (stdcpp_library(): stdc++ with libstdc++, c++ with libc++,
+# none with MSVC), an interface component below ggml-base. A C consumer's link step (the C driver)
+# would not add it; pkg-config and MakeDeps list it last (-lstdc++). For CMake the build module
+# keeps it to C link steps only ($<LINK_LANGUAGE:C>): a C++ link step adds its runtime itself, and
+# an explicit -lstdc++ there would link the shared libstdc++ whatever -static-libstdc++ says.
+CXX_RUNTIME = {"name": "cxx-runtime", "cmake_target": "llama::cxx-runtime", "pkg_config": "llama-cxx-runtime",
+               "build_module": os.path.join("lib", "cmake", "llama-cpp-cxx-runtime.cmake")}
+CXX_RUNTIME_MODULE = """# Written by the llama-cpp recipe (CXX_RUNTIME in its conanfile.py): the C++ runtime only for
+# C link steps; a C++ link step adds its own (and -static-libstdc++ can keep it out of NEEDED).
+if(TARGET {target})
+    set_property(TARGET {target} PROPERTY INTERFACE_LINK_LIBRARIES "$<$<LINK_LANGUAGE:C>:{lib}>")
+endif()
+"""
 
 
 class LlamaCppConan(ConanFile):
@@ -555,6 +576,9 @@ class LlamaCppConan(ConanFile):
             if name.endswith(".a") and not name.startswith("lib"):
                 rename(self, os.path.join(libdir, name), os.path.join(libdir, "lib" + name))
         self._package_optional_parts(libdir)
+        if stdcpp_library(self):
+            save(self, os.path.join(self.package_folder, CXX_RUNTIME["build_module"]),
+                 CXX_RUNTIME_MODULE.format(target=CXX_RUNTIME["cmake_target"], lib=stdcpp_library(self)))
 
     def _package_optional_parts(self, libdir):
         """What `cmake --install` leaves out of the optional parts: the archives llama-common and
@@ -614,24 +638,30 @@ class LlamaCppConan(ConanFile):
         self.cpp_info.set_property("cmake_file_name", "llama")
         self.cpp_info.set_property("cmake_target_name", "llama::all")
         self.cpp_info.set_property("pkg_config_name", "llama-cpp")
+        if stdcpp_library(self):
+            self.cpp_info.set_property("cmake_build_modules", [CXX_RUNTIME["build_module"]])
         components = link_components(str(self.settings.os), str(self.options.backend),
                                      bool(self.options.openmp), str(self.settings.compiler),
-                                     bool(self.options.get_safe("cuda_vmm", False)), parts=self._parts)
+                                     bool(self.options.get_safe("cuda_vmm", False)), parts=self._parts,
+                                     cxx_runtime=stdcpp_library(self))
         for name, spec in components.items():
             comp = self.cpp_info.components[name]
             comp.libs = spec["libs"]
             comp.requires = spec["requires"]
             comp.system_libs = spec["system_libs"]
+            comp.sharedlinkflags = spec["sharedlinkflags"]
             comp.frameworks = spec["frameworks"]
             comp.includedirs = spec["includedirs"]
             comp.set_property("cmake_target_name", spec["cmake_target"])
             comp.set_property("pkg_config_name", spec["pkg_config"])
 
 
-def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=()):
+def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=(), cxx_runtime=None):
     """What package_info() declares, as data: components in static link order, each with its
     archives, requires, system libs, frameworks, include folders and CMake/pkg-config names.
-    `parts` names the OPTIONAL_PARTS options that are on. A plain function of the settings, so
+    `parts` names the OPTIONAL_PARTS options that are on; `cxx_runtime` is the C++ standard
+    library (stdcpp_library()), declared by the CXX_RUNTIME component below ggml-base.
+    A plain function of the settings, so
     tests can check targets that cannot be built here (macOS) through the very code
     package_info() runs.
 
@@ -674,12 +704,27 @@ def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, p
             "system_libs": (SYSTEM_LIBS.get(os_, {}).get(name, []) + row.get("system_libs", {}).get(os_, [])
                             + spec.get("system_libs", {}).get(name, []) + extra_libs.get(name, [])),
             "frameworks": list(frameworks.get(name, [])),
+            "sharedlinkflags": [],
             "includedirs": ["include"] + row.get("includedirs", []),
             "cmake_target": row["cmake_target"],
             "pkg_config": row.get("pkg_config", name),
         }
+    if cxx_runtime:
+        components["ggml-base"]["requires"].append(CXX_RUNTIME["name"])
+        components[CXX_RUNTIME["name"]] = {
+            "libs": [], "requires": [], "system_libs": [cxx_runtime], "frameworks": [], "sharedlinkflags": [],
+            "includedirs": [], "cmake_target": CXX_RUNTIME["cmake_target"], "pkg_config": CXX_RUNTIME["pkg_config"],
+        }
+    if os_ in EXCLUDE_LIBS_OS:
+        # one flag, on the archive every link reaches (one per component interleaves with the -l
+        # flags and defeats pkg-config's de-duplication); the C++ runtime's archive is named too:
+        # with -static-libstdc++ a plain -shared link would export all of libstdc++.a (~5,000
+        # symbols, unique ones among them)
+        hidden = [f"lib{name}.a" for name in order] + ([f"lib{cxx_runtime}.a"] if cxx_runtime else [])
+        components["ggml-base"]["sharedlinkflags"] = ["-Wl,--exclude-libs," + ":".join(hidden)]
     components[GGML_ALL["name"]] = {
         "libs": [], "requires": ["ggml"] + order[order.index("ggml") + 1:], "system_libs": [], "frameworks": [],
+        "sharedlinkflags": [],
         "includedirs": ["include"], "cmake_target": GGML_ALL["cmake_target"], "pkg_config": GGML_ALL["name"],
     }
     return components

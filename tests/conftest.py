@@ -75,3 +75,10 @@ def cuda_toolkit(tmp_path_factory):
         return make_cuda_toolkit(str(tmp_path_factory.mktemp("cuda-root")))
     except LookupError as missing:
         needs(False, str(missing))
+
+
+@pytest.fixture(scope="session")
+def vocab(tmp_path_factory):
+    """Upstream's llama-spm vocabulary from the source archive (vocab-only models load fast)."""
+    upstream = extract_upstream(tmp_path_factory.mktemp("vocab"), "models/ggml-vocab-llama-spm.gguf")
+    return os.path.join(upstream, "models", "ggml-vocab-llama-spm.gguf")

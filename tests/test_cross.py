@@ -1,7 +1,7 @@
 """Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
-DLLs built with MinGW-w64 are checked as PE files and run under wine64, macOS is checked through the recipe's own
-link model and generated toolchain (it cannot be built here). Also: the CPU baseline option
-really changes the instructions in libggml-cpu.a."""
+DLLs built with MinGW-w64 are checked as PE files and run under wine64 (macOS, which cannot be
+built here, is checked through the recipe's own link_components() in test_recipe_config.py). Also:
+the CPU baseline option really changes the instructions in libggml-cpu.a."""
 import os
 import re
 import shutil
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import PARTS, load_recipe, needs, profile
+from conftest import PARTS, needs, profile
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -87,60 +87,3 @@ def test_cpu_baseline_controls_the_instructions(parts_package, cpu_package):
     assert v3_asm.count("%ymm") > 1000, "the v3 archive does use AVX2"
     assert "%zmm" not in v3_asm
     print(f"ymm uses: v2={v2_asm.count('%ymm')} v3={v3_asm.count('%ymm')}; zmm uses: v3={v3_asm.count('%zmm')}")
-
-
-def test_macos_metal_link_components():
-    """What package_info() declares for macOS, from the same function it calls."""
-    recipe = load_recipe()
-    model = recipe.link_components("Macos", "metal")
-    assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base", "ggml-all"]
-    assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
-    assert model["ggml-blas"]["frameworks"] == ["Accelerate"]
-    assert model["ggml-cpu"]["frameworks"] == ["Accelerate"]
-    assert all(not spec["system_libs"] for spec in model.values()), "libSystem covers libm/pthread/dl"
-    assert model["ggml"]["requires"] == ["ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
-    assert model["ggml-metal"]["cmake_target"] == "ggml::ggml-metal"
-    cpu = recipe.link_components("Macos", "cpu")
-    assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base", "ggml-all"]
-    assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
-
-
-def test_optional_parts_link_components():
-    """Components, link order and names of llama-common, mtmd and ggml-rpc, per OS."""
-    recipe = load_recipe()
-    parts = ("with_common", "with_mtmd", "with_rpc")
-    model = recipe.link_components("Linux", "cuda", parts=parts)
-    assert [n for n in model if n != "ggml-all"] == [
-        "mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash", "llama", "ggml", "ggml-cuda",
-        "ggml-rpc", "ggml-cpu", "ggml-base"]
-    assert model["llama-common"]["requires"] == ["llama-common-base", "cpp-httplib", "llama", "ggml", "ggml-base"]
-    assert model["mtmd"]["requires"] == ["vendor-hash", "llama", "ggml", "ggml-base"]
-    assert model["ggml"]["requires"] == ["ggml-cuda", "ggml-rpc", "ggml-cpu", "ggml-base"]
-    # upstream's CMake names; vendored helpers namespaced so they cannot clash with a consumer's
-    names = {n: spec["cmake_target"] for n, spec in model.items()}
-    assert names["llama-common"] == "llama-common" and names["mtmd"] == "mtmd" and names["llama"] == "llama"
-    assert names["ggml-all"] == "ggml::all" and names["ggml-rpc"] == "ggml::ggml-rpc"
-    assert names["cpp-httplib"] == "llama::cpp-httplib"
-    assert model["ggml-all"]["libs"] == [] and model["ggml-all"]["requires"][0] == "ggml"
-    # nlohmann/json on llama-common's include path only
-    assert "include/llama-common-vendor" in model["llama-common"]["includedirs"]
-    assert model["llama"]["includedirs"] == ["include"]
-    windows = recipe.link_components("Windows", "cpu", parts=parts)
-    assert windows["ggml-rpc"]["system_libs"] == ["ws2_32"] and windows["cpp-httplib"]["system_libs"] == ["ws2_32"]
-    plain = recipe.link_components("Linux", "cpu")
-    assert [n for n in plain if n != "ggml-all"] == ["llama", "ggml", "ggml-cpu", "ggml-base"]
-
-
-def test_linux_link_components_declares_exact_runtime_libs():
-    recipe = load_recipe()
-    libs = lambda model: sorted({lib for spec in model.values() for lib in spec["system_libs"]})  # noqa: E731
-    assert libs(recipe.link_components("Linux", "cpu")) == ["dl", "m", "pthread"]
-    assert libs(recipe.link_components("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
-    assert libs(recipe.link_components("Linux", "cuda")) == ["cublas", "cublasLt", "cudart", "dl", "m", "pthread"]
-    assert "cuda" in libs(recipe.link_components("Linux", "cuda", cuda_vmm=True))
-    assert libs(recipe.link_components("Windows", "cpu")) == []
-    # patch 0007 opens the Vulkan loader at runtime: nothing to link, on Linux or Windows
-    assert libs(recipe.link_components("Linux", "vulkan")) == ["dl", "m", "pthread"]
-    assert libs(recipe.link_components("Windows", "vulkan")) == []
-    assert list(recipe.link_components("Linux", "vulkan")) == ["llama", "ggml", "ggml-vulkan", "ggml-cpu", "ggml-base",
-                                                               "ggml-all"]

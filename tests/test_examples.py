@@ -12,7 +12,7 @@ import time
 import pytest
 
 import nifcheck
-from conftest import ARCHIVE, REF, ROOT, UPSTREAM, Conan, needs, profile, source_mirror
+from conftest import REF, ROOT, Conan, needs, profile
 
 EXAMPLES = os.path.join(ROOT, "examples")
 
@@ -21,16 +21,6 @@ def conan_deps(conan, out, *generators):
     gens = [arg for g in generators for arg in ("-g", g)]
     conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *gens, "-of", str(out))
     return str(out)
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    """Upstream's llama-spm vocabulary from the source archive (vocab-only models load fast)."""
-    out = tmp_path_factory.mktemp("vocab")
-    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
-        member = tar.getmember(f"{UPSTREAM}/models/ggml-vocab-llama-spm.gguf")
-        tar.extractall(out, members=[member], filter="data")
-    return str(out / member.name)
 
 
 def check_module(path, vocab):

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import VERSION, needs, profile
+from conftest import VERSION, load_recipe, needs, profile
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
        "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
@@ -210,3 +210,83 @@ def test_fpic_false_warns(conan, tmp_path):
     proc, _ = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:fPIC=False")
     assert proc.returncode == 0
     assert "fPIC=False: the archives are not position independent" in proc.stdout
+
+
+# ------------------------------------------------- what package_info() declares (link_components)
+
+def test_macos_metal_link_components():
+    """What package_info() declares for macOS, from the same function it calls."""
+    recipe = load_recipe()
+    model = recipe.link_components("Macos", "metal")
+    assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base", "ggml-all"]
+    assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
+    assert model["ggml-blas"]["frameworks"] == ["Accelerate"]
+    assert model["ggml-cpu"]["frameworks"] == ["Accelerate"]
+    assert all(not spec["system_libs"] for spec in model.values()), "libSystem covers libm/pthread/dl"
+    assert model["ggml"]["requires"] == ["ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base"]
+    assert model["ggml-metal"]["cmake_target"] == "ggml::ggml-metal"
+    cpu = recipe.link_components("Macos", "cpu")
+    assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base", "ggml-all"]
+    assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
+
+
+def test_optional_parts_link_components():
+    """Components, link order and names of llama-common, mtmd and ggml-rpc, per OS."""
+    recipe = load_recipe()
+    parts = ("with_common", "with_mtmd", "with_rpc")
+    model = recipe.link_components("Linux", "cuda", parts=parts)
+    assert [n for n in model if n != "ggml-all"] == [
+        "mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash", "llama", "ggml", "ggml-cuda",
+        "ggml-rpc", "ggml-cpu", "ggml-base"]
+    assert model["llama-common"]["requires"] == ["llama-common-base", "cpp-httplib", "llama", "ggml", "ggml-base"]
+    assert model["mtmd"]["requires"] == ["vendor-hash", "llama", "ggml", "ggml-base"]
+    assert model["ggml"]["requires"] == ["ggml-cuda", "ggml-rpc", "ggml-cpu", "ggml-base"]
+    # upstream's CMake names; vendored helpers namespaced so they cannot clash with a consumer's
+    names = {n: spec["cmake_target"] for n, spec in model.items()}
+    assert names["llama-common"] == "llama-common" and names["mtmd"] == "mtmd" and names["llama"] == "llama"
+    assert names["ggml-all"] == "ggml::all" and names["ggml-rpc"] == "ggml::ggml-rpc"
+    assert names["cpp-httplib"] == "llama::cpp-httplib"
+    assert model["ggml-all"]["libs"] == [] and model["ggml-all"]["requires"][0] == "ggml"
+    # nlohmann/json on llama-common's include path only
+    assert "include/llama-common-vendor" in model["llama-common"]["includedirs"]
+    assert model["llama"]["includedirs"] == ["include"]
+    windows = recipe.link_components("Windows", "cpu", parts=parts)
+    assert windows["ggml-rpc"]["system_libs"] == ["ws2_32"] and windows["cpp-httplib"]["system_libs"] == ["ws2_32"]
+    plain = recipe.link_components("Linux", "cpu")
+    assert [n for n in plain if n != "ggml-all"] == ["llama", "ggml", "ggml-cpu", "ggml-base"]
+
+
+def test_linux_link_components_declares_exact_runtime_libs():
+    recipe = load_recipe()
+    libs = lambda model: sorted({lib for spec in model.values() for lib in spec["system_libs"]})  # noqa: E731
+    assert libs(recipe.link_components("Linux", "cpu")) == ["dl", "m", "pthread"]
+    assert libs(recipe.link_components("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
+    assert libs(recipe.link_components("Linux", "cuda")) == ["cublas", "cublasLt", "cudart", "dl", "m", "pthread"]
+    assert "cuda" in libs(recipe.link_components("Linux", "cuda", cuda_vmm=True))
+    assert libs(recipe.link_components("Windows", "cpu")) == []
+    # patch 0007 opens the Vulkan loader at runtime: nothing to link, on Linux or Windows
+    assert libs(recipe.link_components("Linux", "vulkan")) == ["dl", "m", "pthread"]
+    assert libs(recipe.link_components("Windows", "vulkan")) == []
+    assert list(recipe.link_components("Linux", "vulkan")) == ["llama", "ggml", "ggml-vulkan", "ggml-cpu", "ggml-base",
+                                                               "ggml-all"]
+
+
+def test_c_consumers_get_the_cxx_runtime_and_hidden_archives():
+    """The archives are C++: a C consumer's link (C driver) needs the C++ runtime declared, after
+    every archive; and its shared library must not re-export the archives' symbols."""
+    recipe = load_recipe()
+    model = recipe.link_components("Linux", "cpu", parts=("with_common",), cxx_runtime="stdc++")
+    runtime = model["cxx-runtime"]
+    assert runtime["system_libs"] == ["stdc++"] and runtime["libs"] == []
+    assert runtime["cmake_target"] == "llama::cxx-runtime" and runtime["pkg_config"] == "llama-cxx-runtime"
+    assert model["ggml-base"]["requires"] == ["cxx-runtime"], "below the last archive"
+    assert [n for n, spec in model.items() if "stdc++" in spec["system_libs"]] == ["cxx-runtime"]
+    assert model["ggml-base"]["sharedlinkflags"] == [
+        "-Wl,--exclude-libs,libllama-common.a:libllama-common-base.a:libcpp-httplib.a:libllama.a:libggml.a:"
+        "libggml-cpu.a:libggml-base.a:libstdc++.a"], "every archive, and libstdc++.a for -static-libstdc++ links"
+    assert [n for n, spec in model.items() if spec["sharedlinkflags"]] == ["ggml-base"]
+    for os_ in ("Windows", "Macos"):  # no --exclude-libs in ld64 or for PE
+        assert not any(spec["sharedlinkflags"] for spec in recipe.link_components(os_, "cpu").values())
+    assert "cxx-runtime" not in recipe.link_components("Windows", "cpu", cxx_runtime=None)
+    module = recipe.CXX_RUNTIME_MODULE.format(target="llama::cxx-runtime", lib="stdc++")
+    assert '"$<$<LINK_LANGUAGE:C>:stdc++>"' in module

@@ -1,0 +1,148 @@
+"""C consumers of the cpu package, built the plainest way each generator allows (CMakeDeps,
+pkg-config, MakeDeps; tests/programs/c_consumer): no flag of their own says that the archives are
+C++ or which symbols to hide. Each library must link, load (ctypes, RTLD_NOW), call llama, export
+only its own function (no ggml/llama symbol, no STB_GNU_UNIQUE std:: static) and leave the process's
+memory map on dlclose. Each is built twice: with the C++ runtime the package declares (shared
+libstdc++) and the way README tells NIF authors to keep libstdc++ out of NEEDED."""
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import nifcheck
+from conftest import REF, ROOT, needs, profile
+
+SOURCE = os.path.join(ROOT, "tests", "programs", "c_consumer")
+RUNTIMES = ("shared-libstdc++", "static-libstdc++")
+
+# loads the library in a fresh process, calls it, dlcloses it, reports what glibc did
+PROBE = """import ctypes, sys
+from _ctypes import dlclose
+path, vocab = sys.argv[1], sys.argv[2].encode()
+lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+n = lib.consumer_vocab_size(vocab)
+dlclose(lib._handle)
+print(n, "mapped" if path in open("/proc/self/maps").read() else "unmapped")
+"""
+
+
+@pytest.fixture(scope="module")
+def deps(conan, cpu_package, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("c_consumer_deps"))
+    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), "-g", "CMakeDeps", "-g", "CMakeToolchain",
+          "-g", "PkgConfigDeps", "-g", "MakeDeps", "-of", out)
+    return out
+
+
+def run(cmd, **kwargs):
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def build_cmake(deps, work, static):
+    build = os.path.join(work, "build")
+    run(["cmake", "-S", SOURCE, "-B", build, "-G", "Ninja", f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake",
+         "-DCMAKE_BUILD_TYPE=Release", f"-DSTATIC_CXX_RUNTIME={'ON' if static else 'OFF'}"])
+    run(["cmake", "--build", build])
+    return os.path.join(build, "libconsumer.so")
+
+
+def build_pkgconfig(deps, work, static):
+    """gcc -shared consumer.c $(pkg-config --cflags --libs llama), or for the static runtime g++
+    with -static-libstdc++ and the package's -lstdc++ left out."""
+    env = {**os.environ, "PKG_CONFIG_PATH": deps}
+    cflags = shlex.split(run(["pkg-config", "--cflags", "llama"], env=env))
+    libs = shlex.split(run(["pkg-config", "--libs", "llama"], env=env))
+    obj, out = os.path.join(work, "consumer.o"), os.path.join(work, "libconsumer.so")
+    run(["gcc", "-O2", "-fPIC", *cflags, "-c", os.path.join(SOURCE, "consumer.c"), "-o", obj])
+    if static:
+        run(["g++", "-static-libstdc++", "-static-libgcc", "-shared", obj, "-o", out,
+             *[flag for flag in libs if flag != "-lstdc++"]])
+    else:
+        run(["gcc", "-shared", obj, "-o", out, *libs])
+    return out
+
+
+def build_make(deps, work, static):
+    out = os.path.join(work, "libconsumer.so")
+    run(["make", "-C", SOURCE, f"CONAN_DEPS_DIR={deps}", f"OUT={out}", *(["STATIC_CXX_RUNTIME=1"] if static else [])])
+    return out
+
+
+BUILDERS = {"CMakeDeps": build_cmake, "pkg-config": build_pkgconfig, "MakeDeps": build_make}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("generator", sorted(BUILDERS))
+def test_plain_c_consumer_links_loads_and_unloads(deps, vocab, tmp_path, generator, runtime):
+    static = runtime == "static-libstdc++"
+    lib = BUILDERS[generator](deps, str(tmp_path), static)
+    binary, problems = nifcheck.check(lib, exports=("consumer_",), cxx_runtime_dynamic=not static, hardening=False)
+    print(f"{generator}, {runtime}: needs {', '.join(binary.needed)}; exports {binary.exports}")
+    # a plain CMake build gives build-tree libraries a RUNPATH to every link directory (`cmake
+    # --install` removes it); not the package's doing, and test_package's NIF link has none
+    assert [p for p in problems if not p.startswith("has RUNPATH=")] == [], problems
+    assert binary.unique == [] and not binary.nodelete
+    assert nifcheck.leaked(binary) == []
+    assert ("libstdc++.so.6" in binary.needed) is not static
+    n_vocab, mapped = run([sys.executable, "-c", PROBE, lib, vocab]).split()
+    assert int(n_vocab) > 1000, "llama loaded the vocabulary through the C library"
+    assert mapped == "unmapped", "dlclose left the library in the process"
+
+
+# ---------------------------------------------------------------- Erlang hot upgrade of a C NIF
+
+RELOAD = os.path.join(ROOT, "tests", "programs", "reload_nif")
+
+
+def build_reload_nif(deps, out, version, *extra):
+    """reload_nif.c linked as README tells NIF authors (pkg-config line, static C++ runtime, only
+    nif_init exported, hardened); `extra` linker flags for the pinned control."""
+    env = {**os.environ, "PKG_CONFIG_PATH": deps}
+    erts = run(["erl", "-noshell", "-eval", 'io:format("~s/usr/include", [code:root_dir()]), halt().'])
+    cflags = shlex.split(run(["pkg-config", "--cflags", "llama"], env=env))
+    libs = [f for f in shlex.split(run(["pkg-config", "--libs", "llama"], env=env)) if f != "-lstdc++"]
+    obj = out + ".o"
+    run(["gcc", "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong", f"-DRELOAD_NIF_VERSION={version}",
+         f"-I{erts}", *cflags, "-c", os.path.join(RELOAD, "reload_nif.c"), "-o", obj])
+    script = out + ".map"
+    with open(script, "w") as f:
+        f.write("{ global: nif_init; local: *; };\n")
+    run(["g++", "-shared", "-static-libstdc++", "-static-libgcc", f"-Wl,--version-script={script}",
+         "-Wl,-z,relro,-z,now,-z,noexecstack", obj, "-o", out, *libs, *extra])
+    return out
+
+
+@pytest.mark.parametrize("link", ["unloadable", "pinned"])
+def test_erlang_nif_purge_and_reload(deps, vocab, tmp_path, link):
+    """Load the NIF module in a real VM, purge it, see the .so leave the memory map, put a rebuilt
+    .so (version 2) at the same path, load again: version 2 answers. The control links version 1
+    with -z nodelete (what a unique symbol does too): the checker flags it, it stays mapped and the
+    reload silently gets version 1 back."""
+    needs(shutil.which("erl") and shutil.which("erlc"), "Erlang (erl, erlc)")
+    priv, ebin = tmp_path / "priv", tmp_path / "ebin"
+    priv.mkdir()
+    ebin.mkdir()
+    so = str(priv / "reload_nif.so")
+    build_reload_nif(deps, so, 1, *(["-Wl,-z,nodelete"] if link == "pinned" else []))
+    v2 = build_reload_nif(deps, str(tmp_path / "reload_nif-v2.so"), 2)
+    problems = nifcheck.check(so, exports=("nif_init",), undefined=("enif_",))[1]
+    assert problems == ([] if link == "unloadable" else ["cannot be unloaded: DF_1_NODELETE is set"])
+    run(["erlc", "-o", str(ebin), os.path.join(RELOAD, "reload_nif.erl"), os.path.join(RELOAD, "reload_test.erl")])
+    out = run(["erl", "-noshell", "-pa", str(ebin), "-s", "reload_test", "main", "-extra", so, v2, vocab],
+              env={**os.environ, "RELOAD_NIF_DIR": str(priv)}, timeout=300)
+    print(out)
+    lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    vocab_words = lines["before"].split()
+    assert vocab_words[:2] == ["version", "1"] and int(vocab_words[3]) > 1000 and vocab_words[5] == "true"
+    if link == "unloadable":
+        assert lines["purged"] == "mapped false", "the VM unloaded the NIF: its .so left the process"
+        assert lines["after"].split()[:2] == ["version", "2"], "the rebuilt NIF answers"
+        assert int(lines["after"].split()[3]) == int(vocab_words[3])
+    else:
+        assert lines["purged"] == "mapped true"
+        assert lines["after"].split()[:2] == ["version", "1"], "a pinned library is reused, not reloaded"
