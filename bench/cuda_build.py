@@ -1,27 +1,30 @@
 #!/usr/bin/env python3
-"""Build cost of backend=cuda: one cold `conan create` of the cuda package in a fresh CONAN_HOME,
-then its test_package, against a toolkit root made by the tests' own scaffolding
+"""Build cost of backend=cuda: one cold `conan create` of the cuda package in a fresh CONAN_HOME
+(no test_package), then the tests' NIF and loader built against it and run (tests/harness.py
+build_programs/run_loader), against a toolkit root made by the tests' own scaffolding
 (tests/harness.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
 
   python bench/cuda_build.py [-o '*:cuda_architectures=90-real' ...] [--json FILE]
 
 Without -o it builds the recipe's default options (the full default architecture list). Prints,
-with timestamps: the wall time of the build (no test_package) and of test_package, the number of
+with timestamps: the wall time of the build (no test_package) and of the NIF build, the number of
 CUDA objects and the CPU seconds ninja recorded for them (slowest first), every packaged archive's
-size, and what the test NIF needs and reports. Nothing here is a pass/fail test; a failing step
+size, and what the test NIF needs (nifcheck) and its loader reports. Nothing here is a pass/fail test; a failing step
 stops the script with conan's output.
 """
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import REF, cuda_create_args, make_cuda_toolkit, package_folder  # noqa: E402  (tests/harness.py)
+import nifcheck  # noqa: E402  (tests/nifcheck.py)
+from harness import (build_programs, cuda_create_args, make_cuda_toolkit, package_folder,  # noqa: E402
+                     run_loader)
 from run import log, new_home  # noqa: E402  (bench/run.py)
 
 
@@ -57,9 +60,11 @@ def main():
     created = conan("create", ".", "--build=missing", "-tf", "", *profiles, *create_args, *options, env=env,
                     timeout=4 * 3600)
     log(f"conan create (no test_package): {created.seconds:.0f} s")
-    tested = conan("test", "test_package", REF, *profiles, *create_args, *options, env=env)
-    out = tested.stdout
-    log(f"test_package: {tested.seconds:.0f} s")
+    started = time.time()
+    programs = build_programs(conan, os.path.join(work, "programs"), [*create_args, *options], profiles=profiles, env=env)
+    _, report = run_loader(programs, os.path.join(work, "run"), env=env)
+    nif_seconds = time.time() - started
+    log(f"the tests' NIF built and run: {nif_seconds:.0f} s")
 
     # the create output names the package; Conan says where its build folder is
     package = package_folder(conan, created.stdout)
@@ -69,10 +74,9 @@ def main():
                          "--folder=build").stdout.strip()
     objects = ninja_times(build_folder)
     archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
-    needs = re.search(r"libllama_nif\.so: ELF .*\n  needs: +(.*)", out)
-    generated = re.search(r"^generated: (.*)$", out, re.M)
-    lines = {"needs": needs.group(1) if needs else "?", "generated": generated.group(1) if generated else "?"}
-    devices = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("device[")]
+    lines = {"needs": ", ".join(nifcheck.inspect(programs["path"]).needed),
+             "generated": " ".join(map(str, report["generated"]))}
+    devices = report["devices"]
 
     log(f"CUDA objects: {len(objects)}, ninja CPU seconds for them: {sum(s for s, _ in objects):.0f}")
     for seconds, obj in objects[:8]:
@@ -82,7 +86,7 @@ def main():
     log(f"NIF needs: {lines['needs']}")
     log(f"devices: {'; '.join(devices)}")
     log(f"generated: {lines['generated']}")
-    figures = {"options": args.option, "create_s": created.seconds, "test_package_s": tested.seconds,
+    figures = {"options": args.option, "create_s": created.seconds, "nif_s": nif_seconds,
                "cuda_objects": len(objects), "cuda_object_cpu_s": sum(s for s, _ in objects),
                "slowest": objects[:8], "archives": archives, "nif_needs": lines["needs"], "devices": devices,
                "generated": lines["generated"]}

@@ -185,10 +185,16 @@ def guarded_glibc(bundles):
 
 # --------------------------------------------------------------------------------------- nif
 
-def parse_loader(out):
-    devices = re.findall(r"^device\[\d+\]: (.*)$", out, re.M)
-    gen = re.search(r"^generated: (.*)$", out, re.M)
-    return {"devices": devices, "generated": gen.group(1) if gen else None, "loader_ok": "LOADER OK" in out}
+def read_report(work, out):
+    """The loader's facts from the report.json it writes in its work folder (tokens as one
+    space-separated string, the form gpu_tool's logits JSON uses); loader_ok: every check passed."""
+    try:
+        with open(os.path.join(work, "report.json"), encoding="utf-8", errors="surrogateescape") as f:
+            report = json.loads(f.read())
+    except (OSError, ValueError):
+        return {"devices": [], "generated": None, "loader_ok": False}
+    return {"devices": report.get("devices", []), "generated": " ".join(map(str, report.get("generated", []))) or None,
+            "loader_ok": report.get("failures") == 0 and "LOADER OK" in out}
 
 
 LOADER_RUNS = [0]
@@ -201,7 +207,7 @@ def loader(bundles, nif, env, timeout=120, prefix=None):
     os.makedirs(work)
     cmd = (prefix or []) + [os.path.join(bundles["nif"], "nif_loader"), nif, work]
     rc, out, err = run(cmd, env=env, timeout=timeout)
-    res = parse_loader(out)
+    res = read_report(work, out)
     res["rc"] = rc
     return res, out, err
 
@@ -257,7 +263,7 @@ def hide_driver_chroot(bundles, env):
     cmd = [shutil.which("chroot") or "/usr/sbin/chroot", jail, "/lib64/ld-linux-x86-64.so.2", "--library-path",
            "/lib", "/bin/nif_loader", "/bin/libllama_nif.so", "/work"]
     rc, out, err = run(cmd, env={**env, "LD_LIBRARY_PATH": "/lib"}, timeout=120)
-    res = parse_loader(out)
+    res = read_report(os.path.join(jail, "work"), out)
     res["rc"] = rc
     res["libraries_in_root"] = sorted(os.listdir(os.path.join(jail, "lib")))
     return res, out, err

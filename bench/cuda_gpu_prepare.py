@@ -3,15 +3,15 @@
 carries to the GPU machine, and packs it under .gpucheck/ in the repository (git-ignored through
 .git/info/exclude), within the device tool's 64 MiB transfer limit.
 
-  python bench/cuda_gpu_prepare.py [--work DIR] [--jobs N]
+  python bench/cuda_gpu_prepare.py [--work DIR]
 
 1. the cuda package, reduced to the GPU that is lent (H200: cuda_architectures=90-real) but with the
    flash-attention kernels (cuda_fa=True, the default) and without llama-common (not CUDA code),
    and the cpu package with the same options, in a private CONAN_HOME under --work (kept, so a
    second run reuses both packages); the CUDA toolkit root is the tests' own scaffolding
    (tests/harness.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
-2. test_package against each, in scratch copies (the repository's test_package/build is left
-   alone): the NIFs and nif_loader, and the loader's output here (CPU only, no driver);
+2. the tests' NIF and loader against each (tests/harness.py build_programs), and the loader's
+   report here (CPU only, no driver);
 3. bench/gpu_tool (upstream test-backend-ops.cpp + the logits probe) against the cuda package;
 4. two bundles, stripped and xz-compressed: .gpucheck/nif/nif.tar.xz (cuda NIF, cpu NIF, loader,
    gguf-py, a fallback libcudart, manifest.json) and .gpucheck/ops/ops.tar.xz (gpu_tool, gguf-py);
@@ -37,7 +37,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from harness import REF, UPSTREAM, cuda_create_args, make_cuda_toolkit, profile, source_mirror  # noqa: E402
+import nifcheck  # noqa: E402  (tests/nifcheck.py)
+from harness import (REF, UPSTREAM, build_consumer, build_programs, cuda_create_args, make_cuda_toolkit,  # noqa: E402
+                     profile, run_loader, source_mirror)
 from run import log, new_home, sh  # noqa: E402  (bench/run.py)
 
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]
@@ -49,15 +51,6 @@ RUN_TIMEOUT_S = 400  # the script's own deadline is 300 s (DEADLINE_S); the rest
 COMMAND = "bash bench/cuda_gpu_check.sh"
 
 
-def loader_facts(output):
-    needs = re.search(r"libllama_nif\.so: ELF .*\n  needs: +(.*)", output)
-    gen = re.search(r"^generated: (.*)$", output, re.M)
-    return {"loader_ok": "LOADER OK" in output, "generated": gen.group(1) if gen else None,
-            "devices": re.findall(r"^device\[\d+\]: (.*)$", output, re.M),
-            "needs": needs.group(1) if needs else None,
-            "self_contained": "libllama_nif.so: self-contained" in output}
-
-
 def create(conan, args, env):
     """conan create (no test_package); (seconds, package folder, package id) from Conan's JSON graph,
     also when the binary was already in the cache."""
@@ -66,18 +59,17 @@ def create(conan, args, env):
     return proc.seconds, node["package_folder"], node["package_id"]
 
 
-def test_package(conan, work, name, args, env):
-    scratch = os.path.join(work, f"tp_{name}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(os.path.join(ROOT, "test_package"), scratch,
-                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
-    proc = conan("test", scratch, REF, *args, env=env)
-    facts = loader_facts(proc.stdout)
-    if not facts["loader_ok"]:
-        raise SystemExit(f"test_package ({name}) did not print LOADER OK:\n{proc.stdout[-3000:]}")
-    nif = glob.glob(os.path.join(scratch, "build", "**", "libllama_nif.so"), recursive=True)[0]
-    loader = glob.glob(os.path.join(scratch, "build", "**", "nif_loader"), recursive=True)[0]
-    return nif, loader, facts, proc.seconds
+def programs(conan, work, name, args, env):
+    """The tests' NIF and loader (tests/harness.py build_programs) against one package, and the
+    loader run here (CPU only, no driver): (nif, loader, facts, seconds)."""
+    started = time.time()
+    built = build_programs(conan, os.path.join(work, f"programs_{name}"), args, profiles=[], env=env)
+    proc, report = run_loader(built, os.path.join(work, f"run_{name}"), env=env, check=False)
+    if proc.returncode != 0 or not report or report["failures"]:
+        raise SystemExit(f"the {name} NIF's loader failed here:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    facts = {"generated": " ".join(map(str, report["generated"])), "devices": report["devices"],
+             "needs": ", ".join(nifcheck.inspect(built["path"]).needed)}
+    return built["path"], built["loader"], facts, time.time() - started
 
 
 def extract_upstream(dest):
@@ -90,17 +82,11 @@ def extract_upstream(dest):
     return os.path.join(dest, UPSTREAM)
 
 
-def build_tool(conan, work, args, env, upstream, jobs):
-    deps = os.path.join(work, "tool_deps")
-    build = os.path.join(work, "tool_build")
-    shutil.rmtree(build, ignore_errors=True)
-    conan("install", f"--requires={REF}", *args, "--build=never", "-g", "CMakeDeps", "-g", "CMakeToolchain",
-          "-of", deps, env=env)
+def build_tool(conan, work, args, env, upstream):
     started = time.time()
-    sh(["cmake", "-S", os.path.join(ROOT, "bench", "gpu_tool"), "-B", build, "-G", "Ninja",
-        f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake", "-DCMAKE_BUILD_TYPE=Release",
-        f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
-    sh(["cmake", "--build", build, "-j", str(jobs)])
+    build = build_consumer(conan, os.path.join(work, "tool"), os.path.join(ROOT, "bench", "gpu_tool"), args,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"],
+                           profiles=[], env=env)
     tool = os.path.join(build, "gpu_tool")
     # here: it loads with only the CUDA runtime on the loader path, lists the CPU alone, and
     # upstream's main() answers through `ops`
@@ -163,7 +149,6 @@ def ignore_carry_dir():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/lnif-gpucheck", help="build folder, kept between runs (default %(default)s)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel jobs for the tool build")
     args = ap.parse_args()
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
@@ -199,11 +184,11 @@ def main():
                                  for p in sorted(glob.glob(os.path.join(folder, "lib", "*.a")))}
     log(f"cuda archives: {manifest['cuda_archives']}")
 
-    log("test_package against both packages (scratch copies)")
-    cuda_nif, cuda_loader, cuda_facts, secs = test_package(conan, work, "cuda", cuda_args, env)
-    manifest["seconds"]["test_package_cuda"] = round(secs)
-    cpu_nif, _, cpu_facts, _ = test_package(conan, work, "cpu", cpu_args, None)
-    manifest["test_package_here"] = {"cuda": cuda_facts, "cpu": cpu_facts}
+    log("the tests' NIF and loader against both packages")
+    cuda_nif, cuda_loader, cuda_facts, secs = programs(conan, work, "cuda", cuda_args, env)
+    manifest["seconds"]["nif_cuda"] = round(secs)
+    cpu_nif, _, cpu_facts, _ = programs(conan, work, "cpu", cpu_args, None)
+    manifest["loader_here"] = {"cuda": cuda_facts, "cpu": cpu_facts}
     manifest["cpu_tokens_build_machine"] = cpu_facts["generated"]
     if cuda_facts["generated"] != cpu_facts["generated"]:
         raise SystemExit(f"cuda NIF on the CPU here generated {cuda_facts['generated']}, the cpu package "
@@ -211,7 +196,7 @@ def main():
 
     log("gpu_tool (test-backend-ops + logits probe)")
     upstream = extract_upstream(os.path.join(work, "upstream"))
-    tool, secs, devices = build_tool(conan, work, cuda_args, env, upstream, args.jobs)
+    tool, secs, devices = build_tool(conan, work, cuda_args, env, upstream)
     manifest["seconds"]["gpu_tool"] = round(secs)
     manifest["gpu_tool_devices_here"] = devices
 

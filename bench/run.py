@@ -34,7 +34,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
@@ -130,14 +130,12 @@ def create(home, *options):
 
 
 def build_variant(home, work, name, options):
-    """conan create of one variant in the bench home, then its test NIF in a scratch test_package."""
+    """conan create of one variant in the bench home, then the tests' NIF against it
+    (tests/harness.py build_programs: conan install + CMake, the NIF link line)."""
     folder = create(home, *options)
-    scratch = os.path.join(work, "tp_" + "".join(ch if ch.isalnum() else "_" for ch in name))
-    shutil.copytree(os.path.join(ROOT, "test_package"), scratch, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
-    home("test", scratch, REF, "-pr:a", PROFILE, *options)
-    nif = glob.glob(os.path.join(scratch, "build", "**", "libllama_nif.so"), recursive=True)[0]
-    return folder, nif
+    programs = build_programs(home, os.path.join(work, "nif_" + "".join(ch if ch.isalnum() else "_" for ch in name)),
+                              list(options), profiles=["-pr:a", PROFILE])
+    return folder, programs["path"]
 
 
 def sizes(folder, nif, work):

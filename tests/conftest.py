@@ -3,13 +3,14 @@ sources from the local mirror, and each package variant built once per session. 
 live in harness.py (bench/ uses them too) and are re-exported here for the tests."""
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from harness import (ARCHIVE, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
-                     Packages, build_consumer, build_package, cuda_create_args, extract_upstream,
-                     load_recipe, make_cuda_toolkit, package_folder, profile, scratch_test_package,
-                     source_mirror)
+                     Packages, build_consumer, build_package, build_programs, cuda_create_args,
+                     extract_upstream, load_recipe, make_cuda_toolkit, package_folder, profile,
+                     run_loader, source_mirror)
 
 
 def needs(available, what):
@@ -62,10 +63,36 @@ def cpu_package(packages):
     return packages.get("cpu")
 
 
+def programs_run(conan, work, options):
+    """tests/programs built against a package and its loader run once: the built paths plus
+    model (the tiny GGUF the loader wrote) and report (the loader's JSON facts)."""
+    programs = build_programs(conan, work, options, upstream_tests="*:with_mtmd=True" in options)
+    proc, report = run_loader(programs, os.path.join(str(work), "run"))
+    print(proc.stdout[-1500:])
+    return {**programs, "model": os.path.join(str(work), "run", "tiny-llama.gguf"), "report": report}
+
+
 @pytest.fixture(scope="session")
 def cpu_nif(conan, cpu_package, tmp_path_factory):
-    """The test_package NIF of the cpu package (scratch copy), for tests that load or inspect it."""
-    return scratch_test_package(conan, str(tmp_path_factory.mktemp("tp")))
+    """The tests' NIF, loader and Erlang NIF built against the cpu package, and the loader's run."""
+    return programs_run(conan, tmp_path_factory.mktemp("programs-cpu"), [])
+
+
+@pytest.fixture(scope="session")
+def parts_nif(conan, parts_package, tmp_path_factory):
+    """The same against the parts package (vulkan + mtmd + rpc), with mtmd_nif, rpc_nif and
+    upstream's test-mtmd-c-api."""
+    return programs_run(conan, tmp_path_factory.mktemp("programs-parts"), PARTS)
+
+
+@pytest.fixture(scope="session")
+def erlang_ebin(tmp_path_factory):
+    """The tests' Erlang modules (tests/programs/nif/erlang) compiled once."""
+    needs(shutil.which("erlc"), "Erlang (erlc)")
+    ebin = str(tmp_path_factory.mktemp("ebin"))
+    erl_dir = os.path.join(ROOT, "tests", "programs", "nif", "erlang")
+    subprocess.run(["erlc", "-o", ebin, *(os.path.join(erl_dir, f) for f in sorted(os.listdir(erl_dir)))], check=True)
+    return ebin
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The test harness, shared by tests/ (through conftest.py's fixtures) and bench/: the version,
 archive name and sha256 from conandata.yml, the source-mirror lookup, a Conan runner on a private
-CONAN_HOME, variant builds, scratch test_package builds and the CUDA toolkit scaffolding. It does
-not import pytest, so bench/ scripts use it as plain Python."""
+CONAN_HOME, variant builds, the test programs (tests/programs) built against a package and run,
+and the CUDA toolkit scaffolding. It never reads test_package's log or build folder, and does not
+import pytest, so bench/ scripts use it as plain Python."""
 import glob
 import json
 import os
@@ -112,20 +113,6 @@ class Packages:
         return self.built[key]
 
 
-def scratch_test_package(conan, work, *args):
-    """test_package built and run (`conan test`) in a scratch copy under `work`, against the
-    package of options `args`, so tests can run its NIF and loader again; the repository's own
-    test_package/build is shared by every `conan create` and cannot be relied on."""
-    dst = os.path.join(work, "test_package")
-    shutil.copytree(os.path.join(ROOT, "test_package"), dst,
-                    ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json", "__pycache__"))
-    proc = conan("test", dst, REF, "-pr:a", profile("linux-x86_64"), *args)
-    found = glob.glob(os.path.join(dst, "build", "**", "libllama_nif.so"), recursive=True)
-    assert found, proc.stdout[-3000:]
-    build = os.path.dirname(found[0])
-    return {"path": found[0], "build": build, "loader": os.path.join(build, "nif_loader"), "output": proc.stdout}
-
-
 def extract_upstream(dest, *members):
     """Files of the source archive (paths below its top folder) extracted into `dest`; returns the
     extracted top folder, dest/llama.cpp-<version>."""
@@ -135,20 +122,70 @@ def extract_upstream(dest, *members):
     return os.path.join(str(dest), UPSTREAM)
 
 
-def build_consumer(conan, work, source, options, defines=(), timeout=1800):
+def build_consumer(conan, work, source, options, defines=(), timeout=1800, profiles=None, env=None):
     """The CMake project `source` built against the package of `options` the way a consumer builds
     it: `conan install` (CMakeDeps + CMakeToolchain) into work/deps, then a Ninja Release configure
-    with `defines` (-D arguments) and build into work/build. Returns the build folder."""
+    with `defines` (-D arguments) and build into work/build. `profiles` replaces the native
+    `-pr:a linux-x86_64` (a cross target: -pr:b/-pr:h). Returns the build folder."""
     deps = os.path.join(str(work), "deps")
     build = os.path.join(str(work), "build")
-    conan("install", f"--requires={REF}", "-pr:a", profile("linux-x86_64"), *options, "-g", "CMakeDeps",
-          "-g", "CMakeToolchain", "-of", deps)
+    conan("install", f"--requires={REF}", *(["-pr:a", profile("linux-x86_64")] if profiles is None else profiles), *options,
+          "-g", "CMakeDeps", "-g", "CMakeToolchain", "-of", deps, env=env)
     for cmd in (["cmake", "-S", source, "-B", build, "-G", "Ninja", f"-DCMAKE_TOOLCHAIN_FILE={deps}/conan_toolchain.cmake",
                  "-DCMAKE_BUILD_TYPE=Release", *defines],
                 ["cmake", "--build", build]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return build
+
+
+PROGRAMS = os.path.join(ROOT, "tests", "programs")
+
+
+def erl_nif_include():
+    """The folder of erl_nif.h of the Erlang on this machine, or None."""
+    if not shutil.which("erl") or not shutil.which("erlc"):
+        return None
+    root = subprocess.run(["erl", "-noshell", "-eval", 'io:format("~s", [code:root_dir()]), halt().'],
+                          capture_output=True, text=True, timeout=120).stdout.strip()
+    include = os.path.join(root, "usr", "include")
+    return include if os.path.exists(os.path.join(include, "erl_nif.h")) else None
+
+
+def build_programs(conan, work, options, profiles=None, env=None, upstream_tests=False):
+    """tests/programs built against the package of `options` (native, or the target of `profiles`):
+    the tests' NIF and its loader, the Erlang NIF where Erlang is installed (native only), mtmd_nif /
+    rpc_nif / upstream's test-mtmd-c-api where the package has those parts. Returns the paths:
+    path (the NIF), loader, erl_nif (or None), build, work."""
+    work = str(work)
+    cross = profiles is not None and "-pr:h" in profiles
+    windows = cross and "windows" in profiles[profiles.index("-pr:h") + 1]
+    defines = []
+    include = None if cross else erl_nif_include()
+    if include:
+        defines.append(f"-DERL_NIF_INCLUDE_DIR={include}")
+    if upstream_tests:
+        upstream = extract_upstream(os.path.join(work, "upstream"), "tests/test-mtmd-c-api.c")
+        defines.append(f"-DUPSTREAM_TESTS_DIR={upstream}/tests")
+    build = build_consumer(conan, os.path.join(work, "programs"), PROGRAMS, options, defines, profiles=profiles, env=env)
+    erl_nif = os.path.join(build, "priv", "llama_cpp_ex_nif.so")
+    return {"path": os.path.join(build, "libllama_nif.dll" if windows else "libllama_nif.so"),
+            "loader": os.path.join(build, "nif_loader.exe" if windows else "nif_loader"),
+            "erl_nif": erl_nif if os.path.exists(erl_nif) else None, "build": build, "work": work}
+
+
+def run_loader(programs, work, emulator=(), env=None, check=True, timeout=900):
+    """The tests' loader on the tests' NIF (under `emulator`, a command list, for a cross target):
+    it writes work/tiny-llama.gguf and work/report.json. Returns (process, report or None)."""
+    os.makedirs(work, exist_ok=True)
+    proc = subprocess.run([*emulator, programs["loader"], programs["path"], str(work)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    assert not check or proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = os.path.join(str(work), "report.json")
+    if not os.path.exists(report):
+        return proc, None
+    with open(report, encoding="utf-8", errors="surrogateescape") as f:
+        return proc, json.loads(f.read())
 
 
 def package_folder(conan, output):

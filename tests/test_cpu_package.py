@@ -2,7 +2,6 @@
 import ctypes
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 
@@ -13,7 +12,7 @@ from conftest import ARCHIVE, REF, UPSTREAM, needs, profile, source_mirror
 
 ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a",
             "libllama-common.a", "libllama-common-base.a", "libcpp-httplib.a"}
-# the schema test_package's loader uses (src/nif_loader.cpp): bounded values only
+# the schema the tests' loader uses (tests/programs/nif/nif_loader.cpp): bounded values only
 SCHEMA = {"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]},
                                           "count": {"type": "integer", "minimum": 0, "maximum": 99},
                                           "ok": {"type": "boolean"}},
@@ -68,37 +67,45 @@ def test_archives_define_no_default_visibility_ggml_symbols(cpu_package):
     assert not leaks
 
 
-def test_test_package_proved_the_nif(cpu_package):
-    out = cpu_package["output"]
-    assert "libllama_nif.so: self-contained" in out
-    assert "ggml/gguf/llama exports: 0" in out
-    assert "plain -shared link: 0 ggml/gguf/llama exports" in out
-    assert "deterministic: yes, non-finite logits: 0" in out
-    assert "LOADER OK" in out
-    needed = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
-    assert set(needed) <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2"}
+def test_the_nif_is_self_contained_and_generates(cpu_nif):
+    """The tests' NIF (llama-common linked in) as README tells NIF authors to link it: needs only
+    the C library, exports only its entry points, can be unloaded; its loader generated twice the
+    same tokens with finite logits, and a missing or garbage file was an error."""
+    binary, problems = nifcheck.check(cpu_nif["path"], exports=("lnif_",))
+    assert problems == []
+    assert set(binary.needed) <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}, binary.needed
+    assert nifcheck.leaked(binary) == [] and binary.unique == []
+    report = cpu_nif["report"]
+    assert report["failures"] == 0 and report["deterministic"] and report["nonfinite_logits"] == 0
+    assert len(report["generated"]) == 16
+    assert report["missing_file_error"] and report["garbage_file_error"]
 
 
-def test_erlang_nif_ran_in_a_real_vm(cpu_package):
+def test_erlang_nif_runs_in_a_real_vm(cpu_nif, erlang_ebin):
     """The Erlang NIF (llama-common linked in) in a real erl: generation, errors as tuples, and
     grammar-constrained output that parses as JSON matching its schema ({"ok": boolean})."""
     import json
-    needs(shutil.which("erl"), "Erlang (erl)")
-    out = cpu_package["output"]
-    assert "llama_cpp_ex_nif.so: self-contained" in out
-    assert "exports:   1 (nif_init)" in out
-    assert "ERLANG NIF OK" in out
-    value = json.loads(bytes.fromhex(re.search(r"^erlang chat_json hex: ([0-9A-F]+)$", out, re.M).group(1)))
+    needs(cpu_nif["erl_nif"], "Erlang (erl_nif.h)")
+    binary, problems = nifcheck.check(cpu_nif["erl_nif"], exports=("nif_init",), undefined=("enif_",))
+    assert problems == [] and binary.exports == ["nif_init"]
+    proc = subprocess.run(["erl", "-noshell", "-pa", erlang_ebin, "-s", "llama_nif_selftest", "main", "-extra",
+                           cpu_nif["model"]], env={**os.environ, "LLAMA_NIF_PRIV": os.path.dirname(cpu_nif["erl_nif"])},
+                          capture_output=True, text=True, timeout=600)
+    print(proc.stdout[-2000:])
+    assert proc.returncode == 0 and "ERLANG NIF OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    generated = re.search(r"^generated: \[([\d,]+)\]$", proc.stdout, re.M).group(1)
+    assert [int(t) for t in generated.split(",")] == cpu_nif["report"]["generated"], "same tokens as the loader"
+    value = json.loads(bytes.fromhex(re.search(r"^erlang chat_json hex: ([0-9A-F]+)$", proc.stdout, re.M).group(1)))
     assert set(value) == {"ok"} and isinstance(value["ok"], bool), value
 
 
-def test_common_chat_template_and_json_schema_grammar(cpu_package, cpu_nif, tmp_path):
+def test_common_chat_template_and_json_schema_grammar(cpu_nif, tmp_path):
     """llama-common inside the NIF: the built-in ChatML template (the tiny model has none) and
     generation constrained by the grammar common makes of a JSON schema. The random-weight model
     may say anything the grammar allows, so the output must parse and match the schema."""
     import json
-    out = cpu_package["output"]
-    assert "chat template -> " in out
+    assert cpu_nif["report"]["chat_prompt"], "the loader applied the chat template"
+    assert json.loads(cpu_nif["report"]["json"]).keys() == {"color", "count", "ok"}
     lib = ctypes.CDLL(cpu_nif["path"], mode=os.RTLD_NOW | os.RTLD_LOCAL)
     lib.lnif_open.restype = ctypes.c_void_p
     lib.lnif_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
@@ -107,8 +114,7 @@ def test_common_chat_template_and_json_schema_grammar(cpu_package, cpu_nif, tmp_
     lib.lnif_chat_format.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
     lib.lnif_generate_json.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
                                        ctypes.c_char_p, ctypes.c_int]
-    model_path = next(os.path.join(d, "tiny-llama.gguf") for d, _, f in os.walk(os.path.dirname(cpu_nif["build"]))
-                      if "tiny-llama.gguf" in f)
+    model_path = cpu_nif["model"]
     model = lib.lnif_open(model_path.encode(), 0, 512)
     assert model, lib.lnif_last_error()
     buf = ctypes.create_string_buffer(8192)

@@ -3,13 +3,13 @@ DLLs built with MinGW-w64 are checked as PE files and run under wine64 (macOS, w
 built here, is checked through the recipe's own link_components() in test_recipe_config.py). Also:
 the CPU baseline option really changes the instructions in libggml-cpu.a."""
 import os
-import re
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import PARTS, needs, profile
+import nifcheck
+from conftest import PARTS, build_programs, needs, profile, run_loader
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -21,54 +21,55 @@ QEMU = {
 LEAN = {target: ["-o", "*:with_common=False"] for target in ("linux-armv8", "linux-riscv64", "windows-x86_64-mingw")}
 
 
-def generated_tokens(output):
-    return re.search(r"^generated: ([\d ]+)$", output, re.M).group(1).split()
+def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
+    """The cross package (its conan create runs test_package under the emulator), then the tests'
+    NIF and loader built for the target against it and the loader run under the emulator."""
+    can_run = ["-c", "tools.build.cross_building:can_run=True", "-c", f"user.llama-cpp:emulator={' '.join(emulator)}"]
+    cross = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target)]
+    packages.get(target, cross[2], cross[3], *can_run, *LEAN[target], *extra, env=env)
+    programs = build_programs(conan, work, [*LEAN[target], *extra], profiles=cross, env=env)
+    proc, report = run_loader(programs, os.path.join(str(work), "run"), emulator=emulator, env=env)
+    return programs, report
 
 
 @pytest.mark.parametrize("target", sorted(QEMU))
-def test_linux_cross_target_runs_under_qemu(packages, cpu_package, target):
+def test_linux_cross_target_runs_under_qemu(conan, packages, cpu_nif, target, tmp_path):
     machine, emulator, compiler = QEMU[target]
     needs(shutil.which(compiler) and shutil.which(emulator.split()[0]), f"{compiler} and {emulator.split()[0]}")
-    out = packages.get(target, "-pr:h", profile(target), "-c", "tools.build.cross_building:can_run=True",
-                       "-c", f"user.llama-cpp:emulator={emulator}", *LEAN.get(target, []))["output"]
-    assert f"libllama_nif.so: ELF {machine}," in out
-    assert "libllama_nif.so: self-contained" in out
-    assert "ggml/gguf/llama exports: 0" in out
-    assert f"RUN: {emulator}" in out, "the loader ran under the emulator"
-    assert "LOADER OK" in out
-    assert generated_tokens(out) == generated_tokens(cpu_package["output"]), "same tokens as on x86_64"
+    programs, report = cross_nif(conan, packages, tmp_path, target, emulator.split())
+    binary, problems = nifcheck.check(programs["path"], exports=("lnif_",))
+    assert binary.format == "ELF" and binary.machine == machine
+    assert problems == [] and nifcheck.leaked(binary) == []
+    assert report["failures"] == 0
+    assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on x86_64"
 
 
 WINE = "/usr/lib/wine/wine64"  # Debian's wine64 loader (not on PATH without the `wine` wrapper)
 
 
-def test_windows_mingw_dll_runs_under_wine(packages, cpu_package, tmp_path_factory):
-    """The MinGW cross build: the DLL imports only system DLLs, and test_package's Windows loader
-    runs under wine64 (the emulator conf, like qemu for Linux targets): it loads the DLL, writes
-    the tiny model, generates the same greedy tokens as the Linux build, and gets errors for a
-    missing and a garbage model file."""
+def test_windows_mingw_dll_runs_under_wine(conan, packages, cpu_nif, tmp_path_factory):
+    """The MinGW cross build: the DLL imports only system DLLs, and the Windows loader runs under
+    wine64 (the emulator conf, like qemu for Linux targets; test_package runs its own loader the same
+    way): it loads the DLL, writes the tiny model, generates the same greedy tokens as the Linux
+    build, and gets errors for a missing and a garbage model file."""
     needs(shutil.which("x86_64-w64-mingw32-g++-posix"), "mingw-w64")
     needs(os.path.exists(WINE), f"wine64 ({WINE})")
     prefix = str(tmp_path_factory.mktemp("wineprefix"))  # one prefix per session, never ~/.wine
-    pkg = packages.get("windows-x86_64-mingw", "-pr:h", profile("windows-x86_64-mingw"),
-                       "-c", "tools.build.cross_building:can_run=True", "-c", f"user.llama-cpp:emulator={WINE}",
-                       *LEAN["windows-x86_64-mingw"], env={"WINEPREFIX": prefix, "WINEDEBUG": "-all"})
-    out = pkg["output"]
-    assert "libllama_nif.dll: PE x86_64," in out
-    assert "libllama_nif.dll: self-contained" in out
-    imports = re.search(r"libllama_nif\.dll: PE.*\n  needs: +(.*)", out).group(1).split(", ")
-    assert {n.lower() for n in imports} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, imports
-    for dll in ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll"):
-        assert dll not in imports
-    assert re.search(r"libllama_nif\.dll: PE.*\n.*\n.*\n  exports: +\d+ \(lnif_", out)
+    programs, report = cross_nif(conan, packages, tmp_path_factory.mktemp("mingw"), "windows-x86_64-mingw", [WINE],
+                                 env={"WINEPREFIX": prefix, "WINEDEBUG": "-all"})
+    binary, problems = nifcheck.check(programs["path"], exports=("lnif_",))
+    assert binary.format == "PE" and binary.machine == "x86_64"
+    assert problems == []
+    assert {n.lower() for n in binary.needed} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, binary.needed
+    assert binary.exports and all(e.startswith("lnif_") for e in binary.exports)
     # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them
-    assert sorted(os.listdir(os.path.join(pkg["folder"], "lib"))) == \
+    folder = packages.built["windows-x86_64-mingw"]["folder"]
+    assert sorted(os.listdir(os.path.join(folder, "lib"))) == \
         ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
-    # it ran: under wine, same tokens as Linux x86_64, common works, errors are errors
-    assert f"RUN: {WINE}" in out, "the loader ran under wine"
-    assert "LOADER OK" in out
-    assert generated_tokens(out) == generated_tokens(cpu_package["output"]), "same tokens as on Linux"
-    assert "missing file -> error: " in out and "garbage file -> error: " in out
+    # it ran: under wine, same tokens as Linux x86_64, errors are errors
+    assert report["failures"] == 0
+    assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on Linux"
+    assert report["missing_file_error"] and report["garbage_file_error"]
 
 
 def _disassembly(archive):

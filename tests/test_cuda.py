@@ -2,11 +2,11 @@
 CI builds a reduced variant (Hopper PTX only, no flash-attention kernels) through the same
 recipe code path; the NIF must load here, list no CUDA device and generate on the CPU."""
 import os
-import re
 
 import pytest
 
-from conftest import cuda_create_args
+import nifcheck
+from conftest import build_programs, cuda_create_args, profile, run_loader
 
 # Reduced for CI time, none of which changes what runs here (no GPU: the NIF must load and fall
 # back to the CPU): one architecture (Hopper) as PTX only (`90-virtual`: nvcc skips ptxas, which
@@ -28,22 +28,29 @@ def test_cuda_archive_is_packaged(cuda_package):
     print(f"libggml-cuda.a: {size} bytes; cold conan create (with test_package): {cuda_package['seconds']:.0f} s")
 
 
-def test_cuda_nif_needs_only_the_cuda_runtime(cuda_package):
-    out = cuda_package["output"]
-    assert "libllama_nif.so: self-contained" in out
-    needs = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
-    print("cuda NIF NEEDED:", ", ".join(needs))
-    cuda = {n for n in needs if "cu" in n}
-    assert cuda and cuda <= {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13"}, needs
-    assert "libcuda.so.1" not in needs, "the driver must not be linked with cuda_vmm=False"
-    assert not [n for n in needs if "nccl" in n]
-    assert "ggml/gguf/llama exports: 0" in out
+@pytest.fixture(scope="module")
+def cuda_nif(conan, cuda_package, cuda_toolkit, tmp_path_factory):
+    """The tests' NIF and loader built against the cuda package, and the loader's run (no GPU)."""
+    args, env = cuda_create_args(cuda_toolkit)
+    work = tmp_path_factory.mktemp("programs-cuda")
+    programs = build_programs(conan, work, [*args, *REDUCED], profiles=["-pr:b", profile("linux-x86_64")], env=env)
+    proc, report = run_loader(programs, os.path.join(str(work), "run"), env=env)
+    return {**programs, "report": report}
 
 
-def test_cuda_nif_loads_without_gpu_and_generates_on_cpu(cuda_package, cpu_package):
-    out = cuda_package["output"]
-    devices = re.findall(r"^device\[\d+\]: (.*)$", out, re.M)
-    assert devices and all(d.startswith("CPU|") for d in devices), devices
-    assert "LOADER OK" in out
-    generated = re.search(r"^generated: (.*)$", out, re.M).group(1)
-    assert generated == re.search(r"^generated: (.*)$", cpu_package["output"], re.M).group(1)
+def test_cuda_nif_needs_only_the_cuda_runtime(cuda_nif):
+    binary, problems = nifcheck.check(cuda_nif["path"], exports=("lnif_",), libs=["cudart", "cublas", "cublasLt"])
+    print("cuda NIF NEEDED:", ", ".join(binary.needed))
+    assert problems == []
+    cuda = {n for n in binary.needed if "cu" in n}
+    assert cuda and cuda <= {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13"}, binary.needed
+    assert "libcuda.so.1" not in binary.needed, "the driver must not be linked with cuda_vmm=False"
+    assert not [n for n in binary.needed if "nccl" in n]
+    assert nifcheck.leaked(binary) == []
+
+
+def test_cuda_nif_loads_without_gpu_and_generates_on_cpu(cuda_nif, cpu_nif):
+    report = cuda_nif["report"]
+    assert report["devices"] and all(d.startswith("CPU|") for d in report["devices"]), report["devices"]
+    assert report["failures"] == 0
+    assert report["generated"] == cpu_nif["report"]["generated"]

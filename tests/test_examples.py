@@ -77,7 +77,7 @@ def test_elixir_mix_test(conan, cpu_nif, tmp_path):
     work = tmp_path / "examples"
     for name in ("make", "elixir"):
         shutil.copytree(os.path.join(EXAMPLES, name), work / name, ignore=shutil.ignore_patterns("_build", "priv", "build"))
-    model = os.path.join(cpu_nif["build"], "work", "tiny-llama.gguf")
+    model = cpu_nif["model"]
     env = {**os.environ, "CONAN_DEPS_DIR": deps, "MIX_HOME": str(tmp_path / "mix"), "HEX_OFFLINE": "1",
            "MIX_ENV": "test", "LLAMA_EX_MODEL": model}
     proc = subprocess.run(["mix", "test"], cwd=work / "elixir", env=env, capture_output=True, text=True, timeout=900)

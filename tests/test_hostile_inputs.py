@@ -3,7 +3,6 @@ files: truncations, corrupted copies, random bytes, a directory, and the minimis
 crashed upstream."""
 import os
 import random
-import shutil
 import subprocess
 
 from conftest import needs
@@ -61,9 +60,8 @@ def run_probes(loader, nif, files, timeout=120):
 
 
 def test_hostile_model_files_never_crash_the_nif(cpu_nif, tmp_path):
-    build = cpu_nif["build"]
-    loader = os.path.join(build, "nif_loader")
-    model = open(os.path.join(build, "work", "tiny-llama.gguf"), "rb").read()
+    loader = cpu_nif["loader"]
+    model = open(cpu_nif["model"], "rb").read()
     files = []
     for i, (kind, data) in enumerate(mutations(model, 400)):
         path = tmp_path / f"{i:04d}-{kind}.gguf"
@@ -79,12 +77,12 @@ def test_hostile_model_files_never_crash_the_nif(cpu_nif, tmp_path):
     assert not bad, f"{len(bad)} inputs crashed or hung the NIF: {sorted(bad.items())[:10]}"
 
 
-def test_hostile_model_files_through_the_erlang_nif(cpu_nif, tmp_path):
+def test_hostile_model_files_through_the_erlang_nif(cpu_nif, erlang_ebin, tmp_path):
     """A sample of the same mutations through the real Erlang NIF, all in one VM."""
-    needs(shutil.which("erl"), "Erlang (erl)")
-    priv = os.path.join(cpu_nif["build"], "priv")
-    ebin = os.path.join(cpu_nif["build"], "ebin")
-    model = open(os.path.join(cpu_nif["build"], "work", "tiny-llama.gguf"), "rb").read()
+    needs(cpu_nif["erl_nif"], "Erlang (erl, erl_nif.h)")
+    priv = os.path.dirname(cpu_nif["erl_nif"])
+    ebin = erlang_ebin
+    model = open(cpu_nif["model"], "rb").read()
     files = []
     for i, (kind, data) in enumerate(mutations(model, 60, seed=99)):
         path = tmp_path / f"{i:03d}-{kind}.gguf"
@@ -102,7 +100,7 @@ def test_hostile_model_files_through_the_erlang_nif(cpu_nif, tmp_path):
 
 def test_minimised_crash_inputs_are_errors(cpu_nif):
     """Inputs that crashed upstream b11312, minimised and kept (patches/0003)."""
-    loader = os.path.join(cpu_nif["build"], "nif_loader")
+    loader = cpu_nif["loader"]
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
     files = sorted(os.path.join(data, f) for f in os.listdir(data) if f.endswith(".gguf"))
     assert files

