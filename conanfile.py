@@ -141,8 +141,9 @@ PINNED = {
     "GGML_CPU": True,
     "GGML_NATIVE": False,
     # hidden visibility for our own symbols; std:: template instantiations keep libstdc++'s
-    # default visibility whatever these say, which is why consumers still need a version script
-    # or --exclude-libs (README "Linking a NIF")
+    # default visibility whatever these say, which is why package_info() declares --exclude-libs
+    # for consumers' shared libraries (EXCLUDE_LIBS_OS) and README tells NIF authors to use a
+    # version script (README "C consumers" and "Linking a NIF")
     "CMAKE_C_VISIBILITY_PRESET": "hidden",
     "CMAKE_CXX_VISIBILITY_PRESET": "hidden",
     "CMAKE_OBJC_VISIBILITY_PRESET": "hidden",

@@ -23,8 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import nifcheck  # noqa: E402  (tests/nifcheck.py)
-from harness import (build_programs, cuda_create_args, make_cuda_toolkit, package_folder,  # noqa: E402
-                     run_loader)
+from harness import REF, build_programs, cuda_create_args, make_cuda_toolkit, run_loader  # noqa: E402
 from run import log, new_home  # noqa: E402  (bench/run.py)
 
 
@@ -58,7 +57,7 @@ def main():
 
     log(f"cuda build, options: {' '.join(args.option) or '(recipe defaults)'}")
     created = conan("create", ".", "--build=missing", "-tf", "", *profiles, *create_args, *options, env=env,
-                    timeout=4 * 3600)
+                    timeout=4 * 3600, graph=True)
     log(f"conan create (no test_package): {created.seconds:.0f} s")
     started = time.time()
     programs = build_programs(conan, os.path.join(work, "programs"), [*create_args, *options], profiles=profiles, env=env)
@@ -66,12 +65,10 @@ def main():
     nif_seconds = time.time() - started
     log(f"the tests' NIF built and run: {nif_seconds:.0f} s")
 
-    # the create output names the package; Conan says where its build folder is
-    package = package_folder(conan, created.stdout)
-    pref = next(line.split("Full package reference:")[1].strip() for line in created.stdout.splitlines()
-                if "Full package reference:" in line)
-    build_folder = conan("cache", "path", pref.split("#")[0] + ":" + pref.split(":")[-1].split("#")[0],
-                         "--folder=build").stdout.strip()
+    # Conan's JSON graph names the package; Conan says where its build folder is
+    node = next(n for n in created.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+    package = node["package_folder"]
+    build_folder = conan("cache", "path", f"{REF}:{node['package_id']}", "--folder=build").stdout.strip()
     objects = ninja_times(build_folder)
     archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
     lines = {"needs": ", ".join(nifcheck.inspect(programs["path"]).needed),

@@ -9,7 +9,7 @@ import pytest
 
 from harness import (ARCHIVE, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cuda_create_args,
-                     extract_upstream, load_recipe, make_cuda_toolkit, package_folder, profile,
+                     extract_upstream, load_recipe, make_cuda_toolkit, profile,
                      run_loader, source_mirror)
 
 

@@ -188,15 +188,6 @@ def run_loader(programs, work, emulator=(), env=None, check=True, timeout=900):
         return proc, json.loads(f.read())
 
 
-def package_folder(conan, output):
-    """The package folder of the binary a `conan create` output reports, in that conan's cache."""
-    for line in output.splitlines():
-        if "Full package reference:" in line:
-            package_id = line.split(":")[-1].split("#")[0].strip()
-            return conan("cache", "path", f"{REF}:{package_id}").stdout.strip()
-    raise AssertionError("no package reference in conan create output:\n" + output[-3000:])
-
-
 def make_cuda_toolkit(root):
     """Test-time scaffolding only (the recipe never sees it): this machine has nvcc + cudart in
     /usr/local/cuda and cuBLAS only as the PyPI wheel nvidia-cublas (headers and .so.13, no
