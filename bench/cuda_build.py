@@ -70,7 +70,8 @@ def main():
     package = node["package_folder"]
     build_folder = conan("cache", "path", f"{REF}:{node['package_id']}", "--folder=build").stdout.strip()
     objects = ninja_times(build_folder)
-    archives = {f: os.path.getsize(os.path.join(package, "lib", f)) for f in sorted(os.listdir(os.path.join(package, "lib")))}
+    archives = {f: os.path.getsize(os.path.join(package, "lib", f))
+                for f in sorted(os.listdir(os.path.join(package, "lib"))) if f.endswith(".a")}
     lines = {"needs": ", ".join(nifcheck.inspect(programs["path"]).needed),
              "generated": " ".join(map(str, report["generated"]))}
     devices = report["devices"]

@@ -22,7 +22,7 @@ def cuda_package(packages, cuda_toolkit):
 
 
 def test_cuda_archive_is_packaged(cuda_package):
-    libs = set(os.listdir(os.path.join(cuda_package["folder"], "lib")))
+    libs = {f for f in os.listdir(os.path.join(cuda_package["folder"], "lib")) if f.endswith(".a")}
     assert libs == {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a", "libggml-cuda.a"}
     size = os.path.getsize(os.path.join(cuda_package["folder"], "lib", "libggml-cuda.a"))
     print(f"libggml-cuda.a: {size} bytes; cold conan create (with test_package): {cuda_package['seconds']:.0f} s")
