@@ -23,7 +23,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import nifcheck  # noqa: E402  (tests/nifcheck.py)
-from harness import REF, build_programs, cuda_create_args, make_cuda_toolkit, run_loader  # noqa: E402
+from harness import (REF, build_programs, cuda_create_args, make_cuda_toolkit, package_node,  # noqa: E402
+                     run_loader)
 from run import log, new_home  # noqa: E402  (bench/run.py)
 
 
@@ -66,7 +67,7 @@ def main():
     log(f"the tests' NIF built and run: {nif_seconds:.0f} s")
 
     # Conan's JSON graph names the package; Conan says where its build folder is
-    node = next(n for n in created.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+    node = package_node(created.graph)
     package = node["package_folder"]
     build_folder = conan("cache", "path", f"{REF}:{node['package_id']}", "--folder=build").stdout.strip()
     objects = ninja_times(build_folder)

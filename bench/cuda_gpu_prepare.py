@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import nifcheck  # noqa: E402  (tests/nifcheck.py)
 from harness import (REF, UPSTREAM, build_consumer, build_programs, cuda_create_args, make_cuda_toolkit,  # noqa: E402
-                     profile, run_loader, source_mirror)
+                     package_node, profile, run_loader, source_mirror)
 from run import log, new_home, sh  # noqa: E402  (bench/run.py)
 
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]
@@ -55,7 +55,7 @@ def create(conan, args, env):
     """conan create (no test_package); (seconds, package folder, package id) from Conan's JSON graph,
     also when the binary was already in the cache."""
     proc = conan("create", ".", "--build=missing", "-tf", "", *args, env=env, graph=True, timeout=6 * 3600)
-    node = next(n for n in proc.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+    node = package_node(proc.graph)
     return proc.seconds, node["package_folder"], node["package_id"]
 
 

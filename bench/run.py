@@ -34,7 +34,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
@@ -125,8 +125,7 @@ def create(home, *options):
                           stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"conan create {' '.join(options)} failed:\n{proc.stderr[-4000:]}")
-    nodes = json.loads(proc.stdout)["graph"]["nodes"].values()
-    return next(n["package_folder"] for n in nodes if str(n.get("ref", "")).startswith(REF))
+    return package_node(json.loads(proc.stdout))["package_folder"]
 
 
 def build_variant(home, work, name, options):

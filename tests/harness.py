@@ -97,6 +97,12 @@ def load_recipe():
     return module
 
 
+def package_node(graph):
+    """The llama-cpp node of a `--format=json` graph from conan create/install: its
+    package_folder, package_id, ..."""
+    return next(n for n in graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+
+
 class Packages:
     """Each package variant is built once per session, on first use, and shared by every test."""
 
@@ -107,7 +113,7 @@ class Packages:
     def get(self, key, *args, env=None):
         if key not in self.built:
             proc = build_package(self.conan, *args, env=env, graph=True)
-            node = next(n for n in proc.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+            node = package_node(proc.graph)
             self.built[key] = {"output": proc.stdout, "folder": node["package_folder"], "seconds": proc.seconds,
                                "pref": f"{REF}:{node['package_id']}"}
         return self.built[key]
@@ -186,6 +192,27 @@ def run_loader(programs, work, emulator=(), env=None, check=True, timeout=900):
         return proc, None
     with open(report, encoding="utf-8", errors="surrogateescape") as f:
         return proc, json.loads(f.read())
+
+
+_LOAD_CALL_UNLOAD = """import ctypes, sys
+from _ctypes import dlclose
+path, function, args = sys.argv[1], sys.argv[2], [a.encode() for a in sys.argv[3:]]
+lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+result = getattr(lib, function)(*args) if function else None
+dlclose(lib._handle)
+print(result, "mapped" if path in open("/proc/self/maps").read() else "unmapped")
+"""
+
+
+def load_call_unload(path, function="", *args):
+    """In a fresh process: dlopen `path` (RTLD_NOW), call `function` (C int, byte-string
+    arguments) if one is named, dlclose it. Returns (its result or None, whether the library is
+    still in the process's memory map)."""
+    proc = subprocess.run([sys.executable, "-c", _LOAD_CALL_UNLOAD, path, function, *args], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result, mapped = proc.stdout.split()
+    return (None if result == "None" else int(result)), mapped == "mapped"
 
 
 def make_cuda_toolkit(root):

@@ -6,27 +6,16 @@ memory map on dlclose. Each is built twice: with the C++ runtime the package dec
 libstdc++) and the way README tells NIF authors to keep libstdc++ out of NEEDED."""
 import os
 import shlex
-import shutil
 import subprocess
-import sys
 
 import pytest
 
 import nifcheck
-from conftest import REF, ROOT, needs, profile
+from conftest import REF, ROOT, erl_nif_include, load_call_unload, needs, profile
 
 SOURCE = os.path.join(ROOT, "tests", "programs", "c_consumer")
 RUNTIMES = ("shared-libstdc++", "static-libstdc++")
 
-# loads the library in a fresh process, calls it, dlcloses it, reports what glibc did
-PROBE = """import ctypes, sys
-from _ctypes import dlclose
-path, vocab = sys.argv[1], sys.argv[2].encode()
-lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
-n = lib.consumer_vocab_size(vocab)
-dlclose(lib._handle)
-print(n, "mapped" if path in open("/proc/self/maps").read() else "unmapped")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +40,23 @@ def build_cmake(deps, work, static):
     return os.path.join(build, "libconsumer.so")
 
 
-def build_pkgconfig(deps, work, static):
-    """gcc -shared consumer.c $(pkg-config --cflags --libs llama), or for the static runtime g++
-    with -static-libstdc++ and the package's -lstdc++ left out."""
+def pkg_config(deps, static):
+    """(cflags, libs) of llama from the PkgConfigDeps files in `deps`; for a static C++ runtime
+    without the package's -lstdc++ (README "C consumers")."""
     env = {**os.environ, "PKG_CONFIG_PATH": deps}
     cflags = shlex.split(run(["pkg-config", "--cflags", "llama"], env=env))
     libs = shlex.split(run(["pkg-config", "--libs", "llama"], env=env))
+    return cflags, [flag for flag in libs if not (static and flag == "-lstdc++")]
+
+
+def build_pkgconfig(deps, work, static):
+    """gcc -shared consumer.c $(pkg-config --cflags --libs llama), or for the static runtime g++
+    with -static-libstdc++ and the package's -lstdc++ left out."""
+    cflags, libs = pkg_config(deps, static)
     obj, out = os.path.join(work, "consumer.o"), os.path.join(work, "libconsumer.so")
     run(["gcc", "-O2", "-fPIC", *cflags, "-c", os.path.join(SOURCE, "consumer.c"), "-o", obj])
     if static:
-        run(["g++", "-static-libstdc++", "-static-libgcc", "-shared", obj, "-o", out,
-             *[flag for flag in libs if flag != "-lstdc++"]])
+        run(["g++", "-static-libstdc++", "-static-libgcc", "-shared", obj, "-o", out, *libs])
     else:
         run(["gcc", "-shared", obj, "-o", out, *libs])
     return out
@@ -89,9 +84,9 @@ def test_plain_c_consumer_links_loads_and_unloads(deps, vocab, tmp_path, generat
     assert binary.unique == [] and not binary.nodelete
     assert nifcheck.leaked(binary) == []
     assert ("libstdc++.so.6" in binary.needed) is not static
-    n_vocab, mapped = run([sys.executable, "-c", PROBE, lib, vocab]).split()
-    assert int(n_vocab) > 1000, "llama loaded the vocabulary through the C library"
-    assert mapped == "unmapped", "dlclose left the library in the process"
+    n_vocab, mapped = load_call_unload(lib, "consumer_vocab_size", vocab)
+    assert n_vocab > 1000, "llama loaded the vocabulary through the C library"
+    assert not mapped, "dlclose left the library in the process"
 
 
 # ---------------------------------------------------------------- Erlang hot upgrade of a C NIF
@@ -99,13 +94,11 @@ def test_plain_c_consumer_links_loads_and_unloads(deps, vocab, tmp_path, generat
 RELOAD = os.path.join(ROOT, "tests", "programs", "reload_nif")
 
 
-def build_reload_nif(deps, out, version, *extra):
+def build_reload_nif(deps, erts, out, version, *extra):
     """reload_nif.c linked as README tells NIF authors (pkg-config line, static C++ runtime, only
-    nif_init exported, hardened); `extra` linker flags for the pinned control."""
-    env = {**os.environ, "PKG_CONFIG_PATH": deps}
-    erts = run(["erl", "-noshell", "-eval", 'io:format("~s/usr/include", [code:root_dir()]), halt().'])
-    cflags = shlex.split(run(["pkg-config", "--cflags", "llama"], env=env))
-    libs = [f for f in shlex.split(run(["pkg-config", "--libs", "llama"], env=env)) if f != "-lstdc++"]
+    nif_init exported, hardened) against erl_nif.h in `erts`; `extra` linker flags for the pinned
+    control."""
+    cflags, libs = pkg_config(deps, static=True)
     obj = out + ".o"
     run(["gcc", "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong", f"-DRELOAD_NIF_VERSION={version}",
          f"-I{erts}", *cflags, "-c", os.path.join(RELOAD, "reload_nif.c"), "-o", obj])
@@ -123,13 +116,14 @@ def test_erlang_nif_purge_and_reload(deps, vocab, tmp_path, link):
     .so (version 2) at the same path, load again: version 2 answers. The control links version 1
     with -z nodelete (what a unique symbol does too): the checker flags it, it stays mapped and the
     reload silently gets version 1 back."""
-    needs(shutil.which("erl") and shutil.which("erlc"), "Erlang (erl, erlc)")
+    erts = erl_nif_include()
+    needs(erts, "Erlang (erl, erlc, erl_nif.h)")
     priv, ebin = tmp_path / "priv", tmp_path / "ebin"
     priv.mkdir()
     ebin.mkdir()
     so = str(priv / "reload_nif.so")
-    build_reload_nif(deps, so, 1, *(["-Wl,-z,nodelete"] if link == "pinned" else []))
-    v2 = build_reload_nif(deps, str(tmp_path / "reload_nif-v2.so"), 2)
+    build_reload_nif(deps, erts, so, 1, *(["-Wl,-z,nodelete"] if link == "pinned" else []))
+    v2 = build_reload_nif(deps, erts, str(tmp_path / "reload_nif-v2.so"), 2)
     problems = nifcheck.check(so, exports=("nif_init",), undefined=("enif_",))[1]
     assert problems == ([] if link == "unloadable" else ["cannot be unloaded: DF_1_NODELETE is set"])
     run(["erlc", "-o", str(ebin), os.path.join(RELOAD, "reload_nif.erl"), os.path.join(RELOAD, "reload_test.erl")])

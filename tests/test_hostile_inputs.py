@@ -81,7 +81,6 @@ def test_hostile_model_files_through_the_erlang_nif(cpu_nif, erlang_ebin, tmp_pa
     """A sample of the same mutations through the real Erlang NIF, all in one VM."""
     needs(cpu_nif["erl_nif"], "Erlang (erl, erl_nif.h)")
     priv = os.path.dirname(cpu_nif["erl_nif"])
-    ebin = erlang_ebin
     model = open(cpu_nif["model"], "rb").read()
     files = []
     for i, (kind, data) in enumerate(mutations(model, 60, seed=99)):
@@ -89,7 +88,7 @@ def test_hostile_model_files_through_the_erlang_nif(cpu_nif, erlang_ebin, tmp_pa
         path.write_bytes(data)
         files.append(str(path))
     listing = ", ".join(f'"{f}"' for f in files)
-    proc = subprocess.run(["erl", "-noshell", "-pa", ebin, "-eval",
+    proc = subprocess.run(["erl", "-noshell", "-pa", erlang_ebin, "-eval",
                            f"llama_nif_selftest:probe([{listing}]), halt(0)."],
                           env={**os.environ, "LLAMA_NIF_PRIV": priv}, capture_output=True, text=True, timeout=300)
     results = [line.split()[-1] for line in proc.stdout.splitlines() if line.startswith("result ")]

@@ -4,11 +4,10 @@ STB_GNU_UNIQUE definitions and DF_1_NODELETE. Each case is a real shared object 
 gcc/g++, and the unload cases are also dlopen'ed and dlclose'd to show what glibc does."""
 import shutil
 import subprocess
-import sys
 
 
 import nifcheck
-from conftest import needs
+from conftest import load_call_unload, needs
 
 GOOD = """
 __attribute__((visibility("default"))) int lnif_answer(void) { return 42; }
@@ -106,21 +105,6 @@ UNIQUE = """
 template <typename T> struct counter { static int & get() { static int n = 0; return n; } };
 extern "C" __attribute__((visibility("default"))) int lnif_count(void) { return ++counter<int>::get(); }
 """
-LOADED = """import ctypes, sys
-from _ctypes import dlclose
-lib = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL)
-dlclose(lib._handle)
-print("mapped" if sys.argv[1] in open("/proc/self/maps").read() else "unmapped")
-"""
-
-
-def after_dlclose(path):
-    """'mapped' or 'unmapped': is the library still in the memory map of a process that dlopen'ed
-    and dlclose'd it?"""
-    return subprocess.run([sys.executable, "-c", LOADED, path], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def test_rejects_unique_symbols_that_pin_the_library(tmp_path):
     src = tmp_path / "unique.cpp"
     src.write_text(UNIQUE)
@@ -131,15 +115,15 @@ def test_rejects_unique_symbols_that_pin_the_library(tmp_path):
                    check=True)
     found = problems(pinned, cxx_runtime_dynamic=True)
     assert any(p.startswith("cannot be unloaded: exports STB_GNU_UNIQUE _ZZN7counterIiE3getEvE1n") for p in found), found
-    assert after_dlclose(pinned) == "mapped", "glibc keeps a library with a unique symbol mapped"
+    assert load_call_unload(pinned)[1], "glibc keeps a library with a unique symbol mapped"
     assert problems(hidden, cxx_runtime_dynamic=True) == []
-    assert after_dlclose(hidden) == "unmapped"
+    assert not load_call_unload(hidden)[1]
 
 
 def test_rejects_nodelete(tmp_path):
     lib = build(tmp_path, "nodelete", GOOD, "-Wl,-z,nodelete")
     assert "cannot be unloaded: DF_1_NODELETE is set" in problems(lib)
-    assert after_dlclose(lib) == "mapped"
+    assert load_call_unload(lib)[1]
     assert problems(lib, unloadable=False) == []
 
 

@@ -82,15 +82,9 @@ static void fact(const char * key, const std::string & json_value) {
     report += (report.size() > 1 ? ", " : "") + quoted(key) + ": " + json_value;
 }
 
-static std::string json_array(const int32_t * t, int n) {
-    std::string s = "[";
-    for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(t[i]);
-    return s + "]";
-}
-
-static std::string join(const int32_t * t, int n) {
+static std::string join(const int32_t * t, int n, const char * sep = " ") {
     std::string s;
-    for (int i = 0; i < n; ++i) s += (i ? " " : "") + std::to_string(t[i]);
+    for (int i = 0; i < n; ++i) s += (i ? sep : "") + std::to_string(t[i]);
     return s;
 }
 
@@ -164,7 +158,7 @@ int main(int argc, char ** argv) {
         int g1 = api.generate(m, "hello world", 16, 2, run1, 16, &bad1);
         int g2 = api.generate(m, "hello world", 16, 2, run2, 16, &bad2);
         std::printf("generated: %s\n", join(run1, g1 > 0 ? g1 : 0).c_str());
-        fact("generated", json_array(run1, g1 > 0 ? g1 : 0));
+        fact("generated", "[" + join(run1, g1 > 0 ? g1 : 0, ", ") + "]");
         fact("deterministic", g1 == g2 && !std::memcmp(run1, run2, sizeof run1) ? "true" : "false");
         fact("nonfinite_logits", std::to_string(bad1 + bad2));
         CHECK(g1 == 16 && g2 == 16, "generation failed: %s", api.last_error());
