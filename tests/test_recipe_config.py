@@ -54,6 +54,14 @@ def test_x86_baselines_set_every_isa_flag(conan, tmp_path, baseline, expected):
     assert cache["GGML_NATIVE"] == "OFF"
 
 
+def test_dispatch_builds_the_floor_variant_first(conan, tmp_path):
+    """cpu_baseline=dispatch: the main build compiles ggml-cpu as the first CPU_VARIANTS row (the
+    others are sub-builds in build()); nothing of upstream's DL variant machinery is used."""
+    _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=dispatch")
+    assert _isa_on(cache) == {f"GGML_{flag}" for flag in load_recipe().CPU_VARIANTS["x86_64"][0]["isa"]} == set()
+    assert cache["GGML_BACKEND_DL"] == "OFF" and cache["GGML_CPU_ALL_VARIANTS"] == "OFF"
+
+
 def test_native_baseline_is_opt_in(conan, tmp_path):
     _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=native")
     assert cache["GGML_NATIVE"] == "ON"
@@ -146,6 +154,10 @@ INVALID = [
      "cpu_baseline=x86-64-v3 is not valid for arch=armv8"),
     ("arm-baseline-on-x86_64", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=armv8-a"],
      "cpu_baseline=armv8-a is not valid for arch=x86_64"),
+    ("dispatch-on-armv8", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch"],
+     "cpu_baseline=dispatch is not valid for arch=armv8"),
+    ("dispatch-on-windows", ["-pr:h", profile("windows-x86_64-mingw"), *HOST, "-o", "*:cpu_baseline=dispatch"],
+     "cpu_baseline=dispatch is not supported for os=Windows compiler=gcc yet"),
     ("native-when-cross-building", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=native"],
      "cpu_baseline=native cannot be used when cross building for arch=armv8"),
     ("malformed-cuda-architectures", ["-pr:h", profile("linux-x86_64-cuda"), *HOST,
