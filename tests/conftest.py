@@ -44,12 +44,12 @@ def packages(conan):
 
 
 # One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
-# (tests/test_optional_parts.py), the x86-64-v2 baseline (tests/test_cross.py) and backend=vulkan
-# (tests/test_vulkan.py; with no Vulkan device visible it runs exactly the CPU path the others
-# test). llama-common is left out: the default package proves it, and here it would only add
-# build time.
+# (tests/test_optional_parts.py), runtime CPU dispatch (tests/test_cpu_dispatch.py) and
+# backend=vulkan (tests/test_vulkan.py; with no Vulkan device visible it runs exactly the CPU path
+# the others test). llama-common is left out: the default package proves it, and here it would
+# only add build time.
 PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
-         "-o", "*:cpu_baseline=x86-64-v2", "-o", "*:backend=vulkan"]
+         "-o", "*:cpu_baseline=dispatch", "-o", "*:backend=vulkan"]
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +83,17 @@ def parts_nif(conan, parts_package, tmp_path_factory):
     """The same against the parts package (vulkan + mtmd + rpc), with mtmd_nif, rpc_nif and
     upstream's test-mtmd-c-api."""
     return programs_run(conan, tmp_path_factory.mktemp("programs-parts"), PARTS)
+
+
+@pytest.fixture(scope="session")
+def gpu_tool(conan, parts_package, tmp_path_factory):
+    """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
+    against the parts package (the vulkan and the CPU-dispatch tests run it)."""
+    work = tmp_path_factory.mktemp("gpu-tool")
+    upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
+    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), PARTS,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
+    return {"tool": os.path.join(build, "gpu_tool"), "work": str(work)}
 
 
 @pytest.fixture(scope="session")

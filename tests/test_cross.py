@@ -1,15 +1,14 @@
 """Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
 DLLs built with MinGW-w64 are checked as PE files and run under wine64 (macOS, which cannot be
-built here, is checked through the recipe's own link_components() in test_recipe_config.py). Also:
-the CPU baseline option really changes the instructions in libggml-cpu.a."""
+built here, is checked through the recipe's own link_components() in test_recipe_config.py). What the CPU baseline does to the
+instructions is checked in test_cpu_dispatch.py."""
 import os
 import shutil
-import subprocess
 
 import pytest
 
 import nifcheck
-from conftest import PARTS, build_programs, needs, profile, run_loader
+from conftest import build_programs, needs, profile, run_loader
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -70,21 +69,3 @@ def test_windows_mingw_dll_runs_under_wine(conan, packages, cpu_nif, tmp_path_fa
     assert report["failures"] == 0
     assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on Linux"
     assert report["missing_file_error"] and report["garbage_file_error"]
-
-
-def _disassembly(archive):
-    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
-                          check=True).stdout
-
-
-def test_cpu_baseline_controls_the_instructions(parts_package, cpu_package):
-    """x86-64-v2 has no AVX (no ymm register), the default x86-64-v3 has AVX2 but no AVX-512 (zmm).
-    The x86-64-v2 archive is the one of conftest's parts_package (built once for several tests)."""
-    v2 = parts_package
-    assert "*:cpu_baseline=x86-64-v2" in " ".join(PARTS)
-    v2_asm = _disassembly(os.path.join(v2["folder"], "lib", "libggml-cpu.a"))
-    v3_asm = _disassembly(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))
-    assert "%xmm" in v2_asm and "%ymm" not in v2_asm
-    assert v3_asm.count("%ymm") > 1000, "the v3 archive does use AVX2"
-    assert "%zmm" not in v3_asm
-    print(f"ymm uses: v2={v2_asm.count('%ymm')} v3={v3_asm.count('%ymm')}; zmm uses: v3={v3_asm.count('%zmm')}")

@@ -1,8 +1,8 @@
 """backend=vulkan, built in CI against Debian 12's Vulkan headers and glslc, run on mesa's lavapipe
 (a software Vulkan 1.3 device on the CPU) and without any Vulkan loader.
 
-The vulkan package is conftest's parts_package (backend=vulkan next to mtmd, ggml-rpc and the
-x86-64-v2 baseline): those options do not touch ggml-vulkan's code path, and one build serves all
+The vulkan package is conftest's parts_package (backend=vulkan next to mtmd, ggml-rpc and
+runtime CPU dispatch): those options do not touch ggml-vulkan's code path, and one build serves all
 of them. Nothing is reduced for CI: every shader variant this glslc supports is compiled."""
 import json
 import os
@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import PARTS, ROOT, build_consumer, extract_upstream, needs, run_loader
+from conftest import needs, run_loader
 
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
 # CI does the same to test on llvmpipe)
@@ -47,17 +47,6 @@ def _loader_hidden():
 
 def _run(cmd, env=None, timeout=600):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-@pytest.fixture(scope="module")
-def gpu_tool(conan, parts_package, tmp_path_factory):
-    """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
-    against the vulkan package."""
-    work = tmp_path_factory.mktemp("gpu-tool")
-    upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
-    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), PARTS,
-                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
-    return {"tool": os.path.join(build, "gpu_tool"), "work": str(work)}
 
 
 def test_vulkan_build_reports_its_shader_features(parts_package):

@@ -5,6 +5,9 @@
 
 #include "ggml-backend.h"
 #include "llama.h"
+#if __has_include("llama-cpp-cpu-variant.h")
+#include "llama-cpp-cpu-variant.h"
+#endif
 
 #if defined(LNIF_WITH_COMMON)
 #include "chat.h"
@@ -83,7 +86,15 @@ extern "C" {
 
 const char * lnif_system_info(void) {
     init_once();
+#if __has_include("llama-cpp-cpu-variant.h")
+    // cpu_baseline=dispatch packages: which ggml-cpu variant this process runs (NULL: none could)
+    static thread_local std::string info;
+    const char * variant = llama_cpp_cpu_variant();
+    info = std::string(llama_print_system_info()) + " | CPU_VARIANT = " + (variant ? variant : "none");
+    return info.c_str();
+#else
     return llama_print_system_info();
+#endif
 }
 
 int lnif_device_count(void) {

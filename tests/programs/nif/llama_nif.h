@@ -24,7 +24,8 @@ extern "C" {
 
 typedef struct lnif_model lnif_model;
 
-/* llama_print_system_info() plus the build number; static storage */
+/* llama_print_system_info() plus the build number, and " | CPU_VARIANT = <name>" for
+ * cpu_baseline=dispatch packages; thread-local storage */
 LNIF_API const char * lnif_system_info(void);
 /* number of ggml backend devices, and "name|type|description" of device i (type: cpu, gpu, igpu, accel) */
 LNIF_API int          lnif_device_count(void);

@@ -1,0 +1,183 @@
+"""cpu_baseline=dispatch: every CPU_VARIANTS row of the recipe compiled into one libggml-cpu.a,
+the variant chosen at first use by the running CPU. The package is conftest's parts_package.
+
+What runs here: natively (this machine's CPU, whatever it is), under qemu-x86_64 with older CPU
+models (Nehalem, SandyBridge: no AVX2; Haswell: AVX2), and upstream's test-backend-ops against the
+CPU reference path with every variant this CPU can run forced in turn. qemu emulates no AVX-512 or
+AVX-VNNI: those variants are checked for their instructions and refused cleanly when forced."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import nifcheck
+from conftest import load_recipe, needs, run_loader
+
+RECIPE = load_recipe()
+VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
+ENV = RECIPE.CPU_VARIANT_ENV
+
+# /proc/cpuinfo flags (what the kernel reports: CPU support and enabled OS state) per ggml ISA
+# flag: an independent account of what the dispatcher's CPUID/XCR0 probe must find
+CPUINFO = {"SSE42": {"sse4_2", "ssse3", "sse4_1", "popcnt"}, "AVX": {"avx"}, "F16C": {"f16c"}, "FMA": {"fma"},
+           "BMI2": {"bmi2"}, "AVX2": {"avx2"}, "AVX_VNNI": {"avx_vnni"},
+           "AVX512": {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"},
+           "AVX512_VBMI": {"avx512vbmi"}, "AVX512_VNNI": {"avx512_vnni"}}
+# qemu-user CPU models and the variant each must get (no AVX2 below Haswell)
+QEMU_MODELS = {"Nehalem": "x86-64", "SandyBridge": "x86-64", "Haswell": "haswell"}
+# test-backend-ops, mode test -b CPU (CPU backend vs ggml's reference path), per forced variant:
+# the ops of a llama graph on small shapes, matrix products with the bench models' weight types
+# and the K-quants (590 cases, ~15 s per variant here; the full suite of these ops took 465 s per
+# variant, flash attention alone 311 s)
+OPS = [
+    ("MUL_MAT", r"^type_a=(f32|f16|q8_0|q4_0|q4_K|q6_K),type_b=f32,m=16,n=[0-9]+,k=256,bs=\[1,1\],nr=\[1,1\],"
+                r"per=\[0,1,2,3\],"),
+    ("FLASH_ATTN_EXT", r"hsk=64,hsv=64,nh=4,nr23=\[1,1\],kv=512,nb=(1|8),"),
+    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
+    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
+    ("RMS_NORM", None), ("SOFT_MAX", r"^type=f32,ne=\[16,"),
+    ("ADD", r"^type=f32,ne=\[(16|10|32),"), ("MUL", r"^type=f32,ne=\[(16|10|32),"),
+]
+
+
+def _cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        line = next(line for line in f if line.startswith("flags"))
+    return set(line.split(":", 1)[1].split())
+
+
+def runnable_here():
+    flags = _cpu_flags()
+    return [v["name"] for v in VARIANTS if all(CPUINFO[isa] <= flags for isa in v["isa"])]
+
+
+def _variant(report):
+    match = re.search(r"CPU_VARIANT = (\S+)", report["system_info"])
+    assert match, report["system_info"]
+    return match.group(1)
+
+
+def _disassembly_by_variant(archive):
+    """objdump of the archive, instructions counted per variant (function labels carry the
+    variant's symbol prefix; the dispatcher's own functions have none)."""
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
+                         check=True).stdout
+    prefixes = {RECIPE.CpuDispatch.prefix(v): v["name"] for v in VARIANTS}
+    counts, current = {name: {"ymm": 0, "zmm": 0, "vpdpbusd": 0, "lines": 0} for name in [*prefixes.values(), "-"]}, "-"
+    for line in out.splitlines():
+        label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        if label:
+            current = next((name for p, name in prefixes.items() if label.group(1).startswith(p)), "-")
+            continue
+        c = counts[current]
+        c["lines"] += 1
+        c["ymm"] += "%ymm" in line
+        c["zmm"] += "%zmm" in line
+        c["vpdpbusd"] += "vpdpbusd" in line
+    return counts
+
+
+def test_each_variant_holds_its_instructions(parts_package, cpu_package):
+    """The floor uses no AVX register, haswell and alderlake AVX2 (alderlake also VNNI's
+    VPDPBUSD), skylakex/icelake AVX-512 (zmm): real code, not the same object five times. And
+    the default single-baseline package (x86-64-v3): AVX2, no AVX-512."""
+    counts = _disassembly_by_variant(os.path.join(parts_package["folder"], "lib", "libggml-cpu.a"))
+    for name, c in counts.items():
+        print(f"{name:10} {c['lines']:7} instructions, ymm {c['ymm']:6}, zmm {c['zmm']:6}, vpdpbusd {c['vpdpbusd']}")
+    assert counts["x86-64"]["ymm"] == 0 and counts["x86-64"]["zmm"] == 0 and counts["x86-64"]["lines"] > 10000
+    assert counts["haswell"]["ymm"] > 1000 and counts["haswell"]["zmm"] == 0 and counts["haswell"]["vpdpbusd"] == 0
+    assert counts["alderlake"]["vpdpbusd"] > 0 and counts["alderlake"]["zmm"] == 0
+    assert counts["skylakex"]["zmm"] > 1000 and counts["icelake"]["zmm"] > 1000
+    assert counts["icelake"]["vpdpbusd"] > 0
+    assert counts["-"]["ymm"] == 0 and counts["-"]["zmm"] == 0, "the dispatcher itself must run on any x86-64"
+    v3 = _disassembly_by_variant(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))["-"]
+    assert v3["ymm"] > 1000 and v3["zmm"] == 0, v3
+
+
+def test_only_the_forwarders_keep_upstream_names(parts_package):
+    """Every symbol the variants define is renamed (weak and COMDAT ones too, or the linker would
+    share one variant's inline functions with all); what keeps a plain name is one forwarder per
+    function ggml-cpu.h declares, and llama_cpp_cpu_variant."""
+    archive = os.path.join(parts_package["folder"], "lib", "libggml-cpu.a")
+    listing = subprocess.run(["nm", "--defined-only", "-P", archive], capture_output=True, text=True,
+                             check=True).stdout
+    plain = {row.split()[0] for row in listing.splitlines()
+             if len(row.split()) >= 2 and row.split()[1] in "TWVDBRu" and not row.startswith("cpuvar_")}
+    header = os.path.join(parts_package["folder"], "include", "ggml-cpu.h")
+    declared = {name for _, name, _ in RECIPE.header_functions(open(header).read())}
+    # upstream declares ggml_threadpool_get_n_threads but defines it nowhere: not forwardable
+    assert plain == (declared - {"ggml_threadpool_get_n_threads"}) | {"llama_cpp_cpu_variant"}, \
+        sorted(plain ^ declared)
+    groups = subprocess.run(["readelf", "-gW", archive], capture_output=True, text=True, check=True).stdout
+    signatures = re.findall(r"\[([^\]\s]+)\] contains", groups)
+    assert signatures and all(s.startswith("cpuvar_") for s in signatures), \
+        [s for s in signatures if not s.startswith("cpuvar_")][:10]
+
+
+def test_native_run_picks_the_best_variant_for_this_cpu(parts_nif):
+    flags = sorted(f for f in _cpu_flags() if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
+    expected = runnable_here()[-1]
+    got = _variant(parts_nif["report"])
+    print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_here())}")
+    assert got == expected
+    assert parts_nif["report"]["failures"] == 0
+
+
+@pytest.mark.parametrize("model", sorted(QEMU_MODELS))
+def test_emulated_cpu_gets_its_variant_and_the_same_tokens(parts_nif, model, tmp_path):
+    needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
+    proc, report = run_loader(parts_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", model],
+                              env={"LNIF_VERBOSE": "1"})
+    chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
+    print(f"qemu -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
+    assert _variant(report) == QEMU_MODELS[model]
+    assert chosen and "chosen for this CPU" in chosen.group(0), "one log line names the choice"
+    assert report["failures"] == 0 and report["generated"] == parts_nif["report"]["generated"]
+
+
+@pytest.mark.parametrize("forced, why", [("icelake", "lacks"), ("no-such-cpu", "not a variant")])
+def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(parts_nif, forced, why, tmp_path):
+    """Under qemu's Haswell (no AVX-512 on any qemu model), forcing icelake must be refused by the
+    check, not executed (its code has AVX-512: SIGILL). The NIF stays alive: no CPU backend, the
+    model open fails with an error."""
+    needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
+    proc, report = run_loader(parts_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", "Haswell"],
+                              env={ENV: forced, "LNIF_VERBOSE": "1"}, check=False)
+    errors = [line for line in proc.stderr.splitlines() if f"{ENV}={forced}" in line]
+    print(errors)
+    assert proc.returncode > 0, f"the loader must end normally with failures, not by a signal: {proc.returncode}"
+    assert len(errors) == 1 and why in errors[0], proc.stderr[-3000:]
+    if why == "lacks":
+        assert "AVX512" in errors[0] and "haswell" in errors[0], "names what is missing and what can run"
+    assert report and _variant(report) == "none" and report["failures"] > 0
+
+
+def test_forcing_a_runnable_variant_is_honoured(parts_nif, tmp_path):
+    proc, report = run_loader(parts_nif, str(tmp_path), env={ENV: "x86-64", "LNIF_VERBOSE": "1"})
+    assert _variant(report) == "x86-64" and "forced by " + ENV in proc.stderr
+    assert report["generated"] == parts_nif["report"]["generated"]
+
+
+def test_the_nif_stays_self_contained(parts_nif):
+    binary, problems = nifcheck.check(parts_nif["path"], exports=("lnif_",))
+    assert problems == [], problems
+    assert nifcheck.leaked(binary) == []
+
+
+@pytest.mark.parametrize("variant", [v["name"] for v in VARIANTS])
+def test_upstream_backend_ops_pass_for_each_variant(gpu_tool, variant):
+    """upstream's test-backend-ops, mode `test -b CPU -o OP` for each of OPS: the forced variant's
+    kernels against ggml's reference path. A variant this CPU cannot run is skipped, saying so."""
+    if variant not in runnable_here():
+        pytest.skip(f"this CPU cannot run {variant} (and qemu emulates no AVX-512/AVX-VNNI)")
+    for op, params in OPS:
+        proc = subprocess.run([gpu_tool["tool"], "ops", "test", "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
+                              capture_output=True, text=True, timeout=900, env={**os.environ, ENV: variant})
+        tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert proc.returncode == 0, tail
+        passed = re.search(r"(\d+)/(\d+) tests passed", proc.stdout)
+        assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 10, tail
+        assert f"variant {variant}, forced" in proc.stderr + proc.stdout, "the forced variant was the one tested"
+        print(f"{variant} {op}: {passed.group(0)}")
