@@ -54,7 +54,8 @@ PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common
 
 @pytest.fixture(scope="session")
 def parts_package(packages):
-    return packages.get("parts", *PARTS)
+    # no test_package run: parts_nif builds and runs the tests' NIF, a superset, against it (CI time)
+    return packages.get("parts", *PARTS, "-tf", "")
 
 
 @pytest.fixture(scope="session")

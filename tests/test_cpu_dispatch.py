@@ -137,13 +137,14 @@ def test_emulated_cpu_gets_its_variant_and_the_same_tokens(parts_nif, model, tmp
     assert report["failures"] == 0 and report["generated"] == parts_nif["report"]["generated"]
 
 
-@pytest.mark.parametrize("forced, why", [("icelake", "lacks"), ("no-such-cpu", "not a variant")])
-def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(parts_nif, forced, why, tmp_path):
-    """Under qemu's Haswell (no AVX-512 on any qemu model), forcing icelake must be refused by the
-    check, not executed (its code has AVX-512: SIGILL). The NIF stays alive: no CPU backend, the
-    model open fails with an error."""
-    needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
-    proc, report = run_loader(parts_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", "Haswell"],
+@pytest.mark.parametrize("forced, why, emulator", [("icelake", "lacks", ["qemu-x86_64", "-cpu", "Haswell"]),
+                                                   ("no-such-cpu", "not a variant", [])])
+def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(parts_nif, forced, why, emulator, tmp_path):
+    """Under qemu's Haswell (no AVX-512 on any qemu model, whatever the host has), forcing icelake
+    must be refused by the check, not executed (its code has AVX-512: SIGILL). The NIF stays
+    alive: no CPU backend, the model open fails with an error. An unknown name likewise."""
+    needs(not emulator or shutil.which(emulator[0]), "qemu-user (qemu-x86_64)")
+    proc, report = run_loader(parts_nif, str(tmp_path), emulator=emulator,
                               env={ENV: forced, "LNIF_VERBOSE": "1"}, check=False)
     errors = [line for line in proc.stderr.splitlines() if f"{ENV}={forced}" in line]
     print(errors)

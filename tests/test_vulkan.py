@@ -71,7 +71,7 @@ def test_vulkan_archive_takes_nothing_from_the_loader(parts_package):
     from_loader = sorted({line.split()[0] for line in undefined if re.match(r"vk[A-Z]", line)})
     assert not from_loader, from_loader
     print(f"libggml-vulkan.a: {os.path.getsize(archive)} bytes; package created in "
-          f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc, test_package included)")
+          f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc + CPU dispatch, no test_package)")
 
 
 def test_vulkan_nif_needs_no_vulkan_loader(parts_nif):
