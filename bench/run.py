@@ -37,7 +37,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
@@ -245,15 +245,9 @@ def bench_runtime(bin_dir, models, nifs, threads, repeat, n_prompt=512, n_gen=12
 
 def cpu_flags():
     """The ISA flags of this machine's CPU that the variants care about, named next to every figure."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            line = next(line for line in f if line.startswith("flags"))
-        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    except (OSError, StopIteration):
-        return "unknown CPU"
+    model, flags = cpu_info()
     wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
               "avx512_vnni", "avx512vbmi", "avx512_bf16", "amx_tile")
-    flags = set(line.split(":", 1)[1].split())
     return f"{model}; " + " ".join(f for f in wanted if f in flags)
 
 

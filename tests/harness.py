@@ -30,6 +30,18 @@ ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # nifcheck, for bench/
 
 
+def cpu_info():
+    """(model name, set of flags) of this machine's CPU from /proc/cpuinfo (the kernel's view: CPU
+    support and enabled OS state); ("unknown CPU", empty set) where there is none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return "unknown CPU", set()
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return fields.get("model name", "unknown CPU"), set(fields.get("flags", "").split())
+
+
 def source_mirror():
     """Folder holding llama.cpp-<version>.tar.gz: $LLAMA_CPP_SOURCE_MIRROR or ../shared/sources."""
     return os.environ.get("LLAMA_CPP_SOURCE_MIRROR") or os.path.join(os.path.dirname(ROOT), "shared", "sources")

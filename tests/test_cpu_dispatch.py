@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import load_recipe, needs, run_loader
+from conftest import cpu_info, load_recipe, needs, run_loader
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -42,14 +42,8 @@ OPS = [
 ]
 
 
-def _cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        line = next(line for line in f if line.startswith("flags"))
-    return set(line.split(":", 1)[1].split())
-
-
 def runnable_here():
-    flags = _cpu_flags()
+    flags = cpu_info()[1]
     return [v["name"] for v in VARIANTS if all(CPUINFO[isa] <= flags for isa in v["isa"])]
 
 
@@ -117,7 +111,7 @@ def test_only_the_forwarders_keep_upstream_names(parts_package):
 
 
 def test_native_run_picks_the_best_variant_for_this_cpu(parts_nif):
-    flags = sorted(f for f in _cpu_flags() if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
+    flags = sorted(f for f in cpu_info()[1] if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
     expected = runnable_here()[-1]
     got = _variant(parts_nif["report"])
     print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_here())}")
