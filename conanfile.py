@@ -131,6 +131,8 @@ CPU_BASELINES = {
     # execute chosen at first use (CPU_VARIANTS below: the main build compiles their first row)
     "dispatch": {"arch": ["x86_64"], "cmake": {}},
 }
+# the single level each arch defaults to where cpu_baseline=dispatch is not available (see
+# default_baseline()), and the level error lines suggest
 DEFAULT_BASELINE = {"x86_64": "x86-64-v3", "armv8": "armv8-a", "riscv64": "rv64gc"}
 
 # cpu_baseline=dispatch: the variants compiled into libggml-cpu.a, lowest first. `isa` names the
@@ -163,6 +165,16 @@ CPU_VARIANTS = {
 # the .text$<symbol> sections renamed), and the CPUID probe needs GCC/Clang's <cpuid.h>
 DISPATCH_OS = {"Linux", "FreeBSD"}
 DISPATCH_COMPILERS = {"gcc", "clang"}
+
+
+def default_baseline(os_, arch, compiler):
+    """The cpu_baseline default: dispatch where it is supported (arch, OS and compiler), else the
+    arch's single level."""
+    if arch in CPU_BASELINES["dispatch"]["arch"] and os_ in DISPATCH_OS and compiler in DISPATCH_COMPILERS:
+        return "dispatch"
+    return DEFAULT_BASELINE.get(arch, "generic")
+
+
 CPU_VARIANT_ENV = "LLAMA_CPP_CPU_VARIANT"  # forces a variant at run time
 CPU_VARIANT_HEADER = "llama-cpp-cpu-variant.h"  # declares llama_cpp_cpu_variant() (DISPATCH_HEADER)
 
@@ -729,7 +741,8 @@ class LlamaCppConan(ConanFile):
             del self.options.fPIC
         if is_apple_os(self):
             self.options.backend = "metal"
-        self.options.cpu_baseline = DEFAULT_BASELINE.get(str(self.settings.arch), "generic")
+        self.options.cpu_baseline = default_baseline(str(self.settings.os), str(self.settings.arch),
+                                                     str(self.settings.compiler))
 
     def configure(self):
         if self.options.backend != "cuda":

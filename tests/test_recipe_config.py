@@ -26,7 +26,9 @@ def test_default_build_is_portable_static_and_offline(default_cache):
     assert c["BUILD_SHARED_LIBS"] == "OFF"
     assert c["CMAKE_POSITION_INDEPENDENT_CODE"] == "ON"
     assert c["GGML_NATIVE"] == "OFF", "never -march=native by default"
-    assert _isa_on(c) == {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}
+    # runtime CPU dispatch: the main build compiles the floor variant (SSE2), the others are
+    # sub-builds (test_dispatch_builds_the_floor_variant_first)
+    assert _isa_on(c) == set()
     assert c["GGML_OPENMP"] == "OFF", "libgomp must not reach consumers unless asked for"
     for key in ("GGML_BACKEND_DL", "GGML_CPU_ALL_VARIANTS", "LLAMA_BUILD_TESTS", "LLAMA_BUILD_TOOLS",
                 "LLAMA_BUILD_EXAMPLES", "LLAMA_BUILD_SERVER", "LLAMA_BUILD_APP", "LLAMA_OPENSSL",
@@ -54,10 +56,12 @@ def test_x86_baselines_set_every_isa_flag(conan, tmp_path, baseline, expected):
     assert cache["GGML_NATIVE"] == "OFF"
 
 
-def test_dispatch_builds_the_floor_variant_first(conan, tmp_path):
-    """cpu_baseline=dispatch: the main build compiles ggml-cpu as the first CPU_VARIANTS row (the
-    others are sub-builds in build()); nothing of upstream's DL variant machinery is used."""
+def test_dispatch_builds_the_floor_variant_first(conan, tmp_path, default_cache):
+    """cpu_baseline=dispatch (the x86_64 Linux default: the same toolchain as no option at all):
+    the main build compiles ggml-cpu as the first CPU_VARIANTS row (the others are sub-builds in
+    build()); nothing of upstream's DL variant machinery is used."""
     _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=dispatch")
+    assert cache == default_cache
     assert _isa_on(cache) == {f"GGML_{flag}" for flag in load_recipe().CPU_VARIANTS["x86_64"][0]["isa"]} == set()
     assert cache["GGML_BACKEND_DL"] == "OFF" and cache["GGML_CPU_ALL_VARIANTS"] == "OFF"
 
