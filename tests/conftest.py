@@ -44,12 +44,13 @@ def packages(conan):
 
 
 # One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
-# (tests/test_optional_parts.py), runtime CPU dispatch (tests/test_cpu_dispatch.py) and
-# backend=vulkan (tests/test_vulkan.py; with no Vulkan device visible it runs exactly the CPU path
-# the others test). llama-common is left out: the default package proves it, and here it would
-# only add build time.
+# (tests/test_optional_parts.py) and backend=vulkan (tests/test_vulkan.py; with no Vulkan device
+# visible it runs exactly the CPU path the others test). Its CPU backend is one baseline,
+# x86-64-v3, instead of the default runtime dispatch (tests/test_cpu_dispatch.py proves that on
+# the cpu package): single-baseline builds stay proven, and CI skips four sub-builds. llama-common
+# is left out: the default package proves it, and here it would only add build time.
 PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
-         "-o", "*:cpu_baseline=dispatch", "-o", "*:backend=vulkan"]
+         "-o", "*:cpu_baseline=x86-64-v3", "-o", "*:backend=vulkan"]
 
 
 @pytest.fixture(scope="session")
@@ -86,15 +87,25 @@ def parts_nif(conan, parts_package, tmp_path_factory):
     return programs_run(conan, tmp_path_factory.mktemp("programs-parts"), PARTS)
 
 
-@pytest.fixture(scope="session")
-def gpu_tool(conan, parts_package, tmp_path_factory):
+def backend_ops_tool(conan, work, options):
     """bench/gpu_tool (upstream's test-backend-ops + a CPU-vs-GPU logits probe) linked like a NIF
-    against the parts package (the vulkan and the CPU-dispatch tests run it)."""
-    work = tmp_path_factory.mktemp("gpu-tool")
+    against the package of `options`."""
     upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
-    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), PARTS,
+    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), options,
                            [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"])
     return {"tool": os.path.join(build, "gpu_tool"), "work": str(work)}
+
+
+@pytest.fixture(scope="session")
+def gpu_tool(conan, parts_package, tmp_path_factory):
+    """The backend-ops tool against the parts package (tests/test_vulkan.py runs it on lavapipe)."""
+    return backend_ops_tool(conan, tmp_path_factory.mktemp("gpu-tool"), PARTS)
+
+
+@pytest.fixture(scope="session")
+def cpu_tool(conan, cpu_package, tmp_path_factory):
+    """The same against the default cpu package (tests/test_cpu_dispatch.py forces each variant)."""
+    return backend_ops_tool(conan, tmp_path_factory.mktemp("cpu-tool"), [])
 
 
 @pytest.fixture(scope="session")

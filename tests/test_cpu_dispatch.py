@@ -1,5 +1,6 @@
 """cpu_baseline=dispatch: every CPU_VARIANTS row of the recipe compiled into one libggml-cpu.a,
-the variant chosen at first use by the running CPU. The package is conftest's parts_package.
+the variant chosen at first use by the running CPU. It is the default on x86_64 Linux: the package
+is conftest's cpu_package (and its NIF, cpu_nif).
 
 What runs here: natively (this machine's CPU, whatever it is), under qemu-x86_64 with older CPU
 models (Nehalem, SandyBridge: no AVX2; Haswell: AVX2), and upstream's test-backend-ops against the
@@ -73,11 +74,11 @@ def _disassembly_by_variant(archive):
     return counts
 
 
-def test_each_variant_holds_its_instructions(parts_package, cpu_package):
+def test_each_variant_holds_its_instructions(cpu_package, parts_package):
     """The floor uses no AVX register, haswell and alderlake AVX2 (alderlake also VNNI's
     VPDPBUSD), skylakex/icelake AVX-512 (zmm): real code, not the same object five times. And
-    the default single-baseline package (x86-64-v3): AVX2, no AVX-512."""
-    counts = _disassembly_by_variant(os.path.join(parts_package["folder"], "lib", "libggml-cpu.a"))
+    a single-baseline package (parts: x86-64-v3): AVX2, no AVX-512."""
+    counts = _disassembly_by_variant(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))
     for name, c in counts.items():
         print(f"{name:10} {c['lines']:7} instructions, ymm {c['ymm']:6}, zmm {c['zmm']:6}, vpdpbusd {c['vpdpbusd']}")
     assert counts["x86-64"]["ymm"] == 0 and counts["x86-64"]["zmm"] == 0 and counts["x86-64"]["lines"] > 10000
@@ -86,20 +87,20 @@ def test_each_variant_holds_its_instructions(parts_package, cpu_package):
     assert counts["skylakex"]["zmm"] > 1000 and counts["icelake"]["zmm"] > 1000
     assert counts["icelake"]["vpdpbusd"] > 0
     assert counts["-"]["ymm"] == 0 and counts["-"]["zmm"] == 0, "the dispatcher itself must run on any x86-64"
-    v3 = _disassembly_by_variant(os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a"))["-"]
+    v3 = _disassembly_by_variant(os.path.join(parts_package["folder"], "lib", "libggml-cpu.a"))["-"]
     assert v3["ymm"] > 1000 and v3["zmm"] == 0, v3
 
 
-def test_only_the_forwarders_keep_upstream_names(parts_package):
+def test_only_the_forwarders_keep_upstream_names(cpu_package):
     """Every symbol the variants define is renamed (weak and COMDAT ones too, or the linker would
     share one variant's inline functions with all); what keeps a plain name is one forwarder per
     function ggml-cpu.h declares, and llama_cpp_cpu_variant."""
-    archive = os.path.join(parts_package["folder"], "lib", "libggml-cpu.a")
+    archive = os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a")
     listing = subprocess.run(["nm", "--defined-only", "-P", archive], capture_output=True, text=True,
                              check=True).stdout
     plain = {row.split()[0] for row in listing.splitlines()
              if len(row.split()) >= 2 and row.split()[1] in "TWVDBRu" and not row.startswith("cpuvar_")}
-    header = os.path.join(parts_package["folder"], "include", "ggml-cpu.h")
+    header = os.path.join(cpu_package["folder"], "include", "ggml-cpu.h")
     declared = {name for _, name, _ in RECIPE.header_functions(open(header).read())}
     # upstream declares ggml_threadpool_get_n_threads but defines it nowhere: not forwardable
     assert plain == (declared - {"ggml_threadpool_get_n_threads"}) | {"llama_cpp_cpu_variant"}, \
@@ -110,35 +111,35 @@ def test_only_the_forwarders_keep_upstream_names(parts_package):
         [s for s in signatures if not s.startswith("cpuvar_")][:10]
 
 
-def test_native_run_picks_the_best_variant_for_this_cpu(parts_nif):
+def test_native_run_picks_the_best_variant_for_this_cpu(cpu_nif):
     flags = sorted(f for f in cpu_info()[1] if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
     expected = runnable_here()[-1]
-    got = _variant(parts_nif["report"])
+    got = _variant(cpu_nif["report"])
     print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_here())}")
     assert got == expected
-    assert parts_nif["report"]["failures"] == 0
+    assert cpu_nif["report"]["failures"] == 0
 
 
 @pytest.mark.parametrize("model", sorted(QEMU_MODELS))
-def test_emulated_cpu_gets_its_variant_and_the_same_tokens(parts_nif, model, tmp_path):
+def test_emulated_cpu_gets_its_variant_and_the_same_tokens(cpu_nif, model, tmp_path):
     needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
-    proc, report = run_loader(parts_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", model],
+    proc, report = run_loader(cpu_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", model],
                               env={"LNIF_VERBOSE": "1"})
     chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
     print(f"qemu -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
     assert _variant(report) == QEMU_MODELS[model]
     assert chosen and "chosen for this CPU" in chosen.group(0), "one log line names the choice"
-    assert report["failures"] == 0 and report["generated"] == parts_nif["report"]["generated"]
+    assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
 
 
 @pytest.mark.parametrize("forced, why, emulator", [("icelake", "lacks", ["qemu-x86_64", "-cpu", "Haswell"]),
                                                    ("no-such-cpu", "not a variant", [])])
-def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(parts_nif, forced, why, emulator, tmp_path):
+def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(cpu_nif, forced, why, emulator, tmp_path):
     """Under qemu's Haswell (no AVX-512 on any qemu model, whatever the host has), forcing icelake
     must be refused by the check, not executed (its code has AVX-512: SIGILL). The NIF stays
     alive: no CPU backend, the model open fails with an error. An unknown name likewise."""
     needs(not emulator or shutil.which(emulator[0]), "qemu-user (qemu-x86_64)")
-    proc, report = run_loader(parts_nif, str(tmp_path), emulator=emulator,
+    proc, report = run_loader(cpu_nif, str(tmp_path), emulator=emulator,
                               env={ENV: forced, "LNIF_VERBOSE": "1"}, check=False)
     errors = [line for line in proc.stderr.splitlines() if f"{ENV}={forced}" in line]
     print(errors)
@@ -149,26 +150,26 @@ def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(parts_nif,
     assert report and _variant(report) == "none" and report["failures"] > 0
 
 
-def test_forcing_a_runnable_variant_is_honoured(parts_nif, tmp_path):
-    proc, report = run_loader(parts_nif, str(tmp_path), env={ENV: "x86-64", "LNIF_VERBOSE": "1"})
+def test_forcing_a_runnable_variant_is_honoured(cpu_nif, tmp_path):
+    proc, report = run_loader(cpu_nif, str(tmp_path), env={ENV: "x86-64", "LNIF_VERBOSE": "1"})
     assert _variant(report) == "x86-64" and "forced by " + ENV in proc.stderr
-    assert report["generated"] == parts_nif["report"]["generated"]
+    assert report["generated"] == cpu_nif["report"]["generated"]
 
 
-def test_the_nif_stays_self_contained(parts_nif):
-    binary, problems = nifcheck.check(parts_nif["path"], exports=("lnif_",))
+def test_the_nif_stays_self_contained(cpu_nif):
+    binary, problems = nifcheck.check(cpu_nif["path"], exports=("lnif_",))
     assert problems == [], problems
     assert nifcheck.leaked(binary) == []
 
 
 @pytest.mark.parametrize("variant", [v["name"] for v in VARIANTS])
-def test_upstream_backend_ops_pass_for_each_variant(gpu_tool, variant):
+def test_upstream_backend_ops_pass_for_each_variant(cpu_tool, variant):
     """upstream's test-backend-ops, mode `test -b CPU -o OP` for each of OPS: the forced variant's
     kernels against ggml's reference path. A variant this CPU cannot run is skipped, saying so."""
     if variant not in runnable_here():
         pytest.skip(f"this CPU cannot run {variant} (and qemu emulates no AVX-512/AVX-VNNI)")
     for op, params in OPS:
-        proc = subprocess.run([gpu_tool["tool"], "ops", "test", "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
+        proc = subprocess.run([cpu_tool["tool"], "ops", "test", "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
                               capture_output=True, text=True, timeout=900, env={**os.environ, ENV: variant})
         tail = proc.stdout[-3000:] + proc.stderr[-2000:]
         assert proc.returncode == 0, tail

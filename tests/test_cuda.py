@@ -11,8 +11,10 @@ from conftest import build_programs, cuda_create_args, profile, run_loader
 # Reduced for CI time, none of which changes what runs here (no GPU: the NIF must load and fall
 # back to the CPU): one architecture (Hopper) as PTX only (`90-virtual`: nvcc skips ptxas, which
 # measured 18% of a heavy mmq instance's compile time), no flash-attention kernel instances, and no
-# llama-common (not CUDA code; the cpu package proves it).
-REDUCED = ["-o", "*:cuda_architectures=90-virtual", "-o", "*:cuda_fa=False", "-o", "*:with_common=False"]
+# llama-common (not CUDA code; the cpu package proves it), and one CPU baseline instead of the
+# default runtime dispatch (four more ggml-cpu builds; the cpu package proves dispatch).
+REDUCED = ["-o", "*:cuda_architectures=90-virtual", "-o", "*:cuda_fa=False", "-o", "*:with_common=False",
+           "-o", "*:cpu_baseline=x86-64-v3"]
 
 
 @pytest.fixture(scope="module")

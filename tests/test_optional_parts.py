@@ -1,6 +1,6 @@
 """The optional parts bindings link beside llama + ggml: mtmd (multimodal input) and ggml-rpc
 (upstream's distributed backend), built once per session as one package with both on
-(conftest's parts_package, which is also the CPU-dispatch and the backend=vulkan variant), and
+(conftest's parts_package, which is also the backend=vulkan and a single-CPU-baseline variant), and
 consumed through upstream's CMake names (tests/programs). llama-common is in the default package
 and proven by test_package and tests/test_cpu_package.py.
 

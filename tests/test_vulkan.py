@@ -1,8 +1,8 @@
 """backend=vulkan, built in CI against Debian 12's Vulkan headers and glslc, run on mesa's lavapipe
 (a software Vulkan 1.3 device on the CPU) and without any Vulkan loader.
 
-The vulkan package is conftest's parts_package (backend=vulkan next to mtmd, ggml-rpc and
-runtime CPU dispatch): those options do not touch ggml-vulkan's code path, and one build serves all
+The vulkan package is conftest's parts_package (backend=vulkan next to mtmd, ggml-rpc and one
+CPU baseline): those options do not touch ggml-vulkan's code path, and one build serves all
 of them. Nothing is reduced for CI: every shader variant this glslc supports is compiled."""
 import json
 import os
@@ -71,7 +71,7 @@ def test_vulkan_archive_takes_nothing_from_the_loader(parts_package):
     from_loader = sorted({line.split()[0] for line in undefined if re.match(r"vk[A-Z]", line)})
     assert not from_loader, from_loader
     print(f"libggml-vulkan.a: {os.path.getsize(archive)} bytes; package created in "
-          f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc + CPU dispatch, no test_package)")
+          f"{parts_package['seconds']:.0f} s (vulkan + mtmd + rpc, cpu_baseline=x86-64-v3, no test_package)")
 
 
 def test_vulkan_nif_needs_no_vulkan_loader(parts_nif):
