@@ -4,17 +4,21 @@ speed, measured side by side in one run on one machine, as pair-by-pair ratios.
 
   python bench/run.py [--repeat N] [--threads T] [--report docs/benchmarks.md]
 
-1. build   cold `conan create` (fresh CONAN_HOME, sources from the mirror, no test_package) vs a
-           raw upstream `cmake -G Ninja` configure+build of the same libraries, same archive, same
-           cache variables (read from the recipe's generated preset); alternating order. Also a
-           warm `conan create` (package cached: test_package only) and `conan install` from cache.
-2. size    every packaged archive; the test NIF unstripped and stripped.
+1. build   cold `conan create` (fresh CONAN_HOME, sources from the mirror, no test_package: the
+           default package, runtime CPU dispatch with its variant sub-builds) vs upstream's own
+           portable build of the same source: the same cache variables (read from the recipe's
+           generated preset) plus shared libraries, GGML_BACKEND_DL and GGML_CPU_ALL_VARIANTS
+           (every x86 variant a module); alternating order. Also a warm `conan create` (package
+           cached: test_package only) and `conan install` from cache.
+2. size    every packaged archive of the single-baseline (x86-64-v3) package of llama + ggml
+           alone (with_common=False); its test NIF unstripped and stripped.
 3. runtime prompt processing (512 tokens) and generation (128 tokens) tokens/s of our NIF
-           (lnif_bench, the same decode calls llama-bench makes) vs upstream's llama-bench from a
-           default upstream build (shared libs, GGML_NATIVE) of the same source, same model files
-           (34 M-parameter seeded random llama: F16, Q8_0, Q4_0 via upstream llama-quantize), same
-           thread count; plus our openmp=True package and the CPU baselines, each also as a ratio
-           to our `native` package in the same repetition when that variant is measured.
+           (lnif_bench, the same decode calls llama-bench makes) vs upstream's llama-bench from two
+           upstream builds of the same source: the default (shared libs, GGML_NATIVE) and the
+           portable one above (DL, all variants); same model files (34 M-parameter seeded random
+           llama: F16, Q8_0, Q4_0 via upstream llama-quantize), same thread count; our variants
+           (default dispatch, single baselines, openmp=True) also as a ratio to our `native`
+           package in the same repetition when that variant is measured.
 4. dispatch the stripped NIF of every variant, and what each ISA variant of cpu_baseline=dispatch
            adds to it (sizes of the symbols carrying that variant's prefix).
 
@@ -27,6 +31,8 @@ import glob
 import json
 import os
 import platform
+import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -37,16 +43,23 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, load_recipe, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
-VARIANTS = {  # name -> extra conan create options (the default cpu package is "v3 (default)")
-    "x86-64-v3 (default)": [],
+# upstream's own answer to one portable binary: shared libraries, each CPU variant a module
+UPSTREAM_DL = ["-DBUILD_SHARED_LIBS=ON", "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON", "-DGGML_NATIVE=OFF"]
+UPSTREAM_NATIVE, UPSTREAM_VARIANTS = "upstream llama-bench (native)", "upstream llama-bench (DL, all variants)"
+DEFAULT = "dispatch (default)"  # the default cpu package: runtime CPU dispatch on x86_64 Linux
+SINGLE = "x86-64-v3"  # the same package with one baseline: what dispatch adds to the NIF
+LEAN = "x86-64-v3 llama+ggml only"  # the size section (goal 5 MB); same code as SINGLE, no runtime row
+VARIANTS = {  # name -> extra conan create options
+    DEFAULT: [],
+    SINGLE: ["-o", "*:cpu_baseline=x86-64-v3"],
+    LEAN: ["-o", "*:cpu_baseline=x86-64-v3", "-o", "*:with_common=False"],
     "openmp=True": ["-o", "*:openmp=True"],
     "x86-64-v2": ["-o", "*:cpu_baseline=x86-64-v2"],
     "x86-64-v4": ["-o", "*:cpu_baseline=x86-64-v4"],
     "native": ["-o", "*:cpu_baseline=native"],
-    "dispatch": ["-o", "*:cpu_baseline=dispatch"],
 }
 
 
@@ -100,11 +113,11 @@ def bench_build(work, repeat):
             home = new_home(os.path.join(work, f"cold_home_{r}"))
             home("create", ".", "--build=missing", "-tf", "", "-pr:a", PROFILE, cwd=ROOT)
 
-        def raw():
+        def raw():  # the same libraries the package holds, all of them shared, ggml-cpu as modules
             src = extract(os.path.join(work, f"raw_{r}"))
             build = os.path.join(src, "build")
-            sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", *defines])
-            sh(["cmake", "--build", build, "--target", "llama"])
+            sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", *defines, *UPSTREAM_DL])
+            sh(["cmake", "--build", build])
 
         order = [("conan", conan_cold), ("raw", raw)] if r % 2 == 0 else [("raw", raw), ("conan", conan_cold)]
         times = {}
@@ -135,10 +148,12 @@ def create(home, *options):
 def build_variant(home, work, name, options):
     """conan create of one variant in the bench home, then the tests' NIF against it
     (tests/harness.py build_programs: conan install + CMake, the NIF link line)."""
+    start = time.perf_counter()
     folder = create(home, *options)
+    seconds = time.perf_counter() - start
     programs = build_programs(home, os.path.join(work, "nif_" + "".join(ch if ch.isalnum() else "_" for ch in name)),
                               list(options), profiles=["-pr:a", PROFILE])
-    return folder, programs["path"]
+    return folder, programs["path"], seconds
 
 
 def sizes(folder, nif, work):
@@ -155,24 +170,38 @@ def stripped_size(nif, work):
 def variant_shares(nif):
     """Bytes of code and data each cpu_baseline=dispatch variant keeps in a NIF: the sizes of the
     symbols with that variant's prefix (the recipe's CpuDispatch.prefix)."""
+    recipe = load_recipe()
+    prefixes = {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS["x86_64"]}
     shares = {}
     for line in sh(["nm", "-S", "--defined-only", nif]).splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3].startswith("cpuvar_"):
-            name = parts[3][len("cpuvar_"):].split("__", 1)[0]
+        name = next((n for p, n in prefixes.items() if len(parts) == 4 and parts[3].startswith(p)), None)
+        if name:
             shares[name] = shares.get(name, 0) + int(parts[1], 16)
     return shares
 
 
 # ---------------------------------------------------------------------------------- 3. runtime
 
-def upstream_tools(work):
+def upstream_tools(work, which):
+    """Upstream's llama-bench and llama-quantize from the same source, built twice: upstream's
+    default (shared libraries, GGML_NATIVE: this CPU only) and upstream's portable answer
+    (UPSTREAM_DL: every x86 variant a dlopen'ed module next to the tools). Returns the source
+    folder and {build name: its bin folder}."""
     src = extract(os.path.join(work, "upstream"))
-    build = os.path.join(src, "build")
-    sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF",
-        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"])
-    sh(["cmake", "--build", build, "--target", "llama-bench", "llama-quantize"])
-    return src, os.path.join(build, "bin")
+    tools = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+             "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
+    bins, seconds = {}, {}
+    for name, extra in [b for b in ((UPSTREAM_NATIVE, []), (UPSTREAM_VARIANTS, UPSTREAM_DL)) if b[0] in which]:
+        build = os.path.join(src, "build-" + ("dl" if extra else "native"))
+        sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", *tools, *extra])
+        modules = [line.split(":")[0] for line in sh(["ninja", "-C", build, "-t", "targets", "all"]).splitlines()
+                   if re.match(r"ggml-cpu-[\w.]+: phony", line)]
+        seconds[name] = timed(lambda: sh(["cmake", "--build", build, "--target", "llama-bench", "llama-quantize",
+                                           *modules]))
+        log(f"{name}: llama-bench, llama-quantize and {len(modules)} ggml-cpu targets built in {seconds[name]:.0f} s")
+        bins[name] = os.path.join(build, "bin")
+    return src, bins, seconds
 
 
 def make_models(src, bin_dir, work):
@@ -218,26 +247,28 @@ class Nif:
         return pp.value, tg.value
 
 
-def bench_runtime(bin_dir, models, nifs, threads, repeat, n_prompt=512, n_gen=128):
+def bench_runtime(bins, models, nifs, threads, repeat, n_prompt=512, n_gen=128):
     rows = []
     loaded = {name: Nif(path) for name, path in nifs.items()}  # all in one process: hidden symbols
     for qname, model in models.items():
-        samples = {name: [] for name in ["upstream llama-bench"] + list(nifs)}
+        samples = {name: [] for name in [*bins, *nifs]}
         for r in range(repeat):
-            samples["upstream llama-bench"].append(llama_bench(bin_dir, model, threads, n_prompt, n_gen))
+            for name, bin_dir in bins.items():
+                samples[name].append(llama_bench(bin_dir, model, threads, n_prompt, n_gen))
             for name, nif in loaded.items():
                 samples[name].append(nif.bench(model, threads, n_prompt, n_gen))
             log(f"runtime {qname} {r + 1}/{repeat}: " + ", ".join(
                 f"{n}: pp {s[-1][0]:.0f} tg {s[-1][1]:.1f}" for n, s in samples.items()))
-        base = samples["upstream llama-bench"]
-        native = samples.get("native")
+        base, dl, native = samples.get(UPSTREAM_NATIVE), samples[UPSTREAM_VARIANTS], samples.get("native")
+
+        def ratio(vals, against, i):
+            return [v[i] / b[i] for v, b in zip(vals, against)] if against else None
+
         for name, vals in samples.items():
-            rows.append({"model": qname, "build": name,
-                         "pp": [v[0] for v in vals], "tg": [v[1] for v in vals],
-                         "pp_ratio": [v[0] / b[0] for v, b in zip(vals, base)],
-                         "tg_ratio": [v[1] / b[1] for v, b in zip(vals, base)],
-                         "pp_native": [v[0] / b[0] for v, b in zip(vals, native)] if native else None,
-                         "tg_native": [v[1] / b[1] for v, b in zip(vals, native)] if native else None})
+            rows.append({"model": qname, "build": name, "pp": [v[0] for v in vals], "tg": [v[1] for v in vals],
+                         "pp_ratio": ratio(vals, base, 0), "tg_ratio": ratio(vals, base, 1),
+                         "pp_dl": ratio(vals, dl, 0), "tg_dl": ratio(vals, dl, 1),
+                         "pp_native": ratio(vals, native, 0), "tg_native": ratio(vals, native, 1)})
     return rows
 
 
@@ -251,9 +282,10 @@ def cpu_flags():
     return f"{model}; " + " ".join(f for f in wanted if f in flags)
 
 
-def report(args, build, size, runtime, started, nif_sizes=None):
+def report(args, build, size, runtime, started, nif_sizes=None, upstream_seconds=None):
     lines = ["# Benchmarks", "",
-             f"Generated by `python bench/run.py --repeat {args.repeat} --threads {args.threads}` on "
+             f"Generated by `python bench/run.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}` "
+             f"(repeat {args.repeat}, threads {args.threads}) on "
              f"{started:%Y-%m-%d} ({platform.node() or 'unknown host'}: {os.cpu_count()} cores, "
              f"{cpu_flags()}, Python {platform.python_version()}). "
              "Every ratio is computed pair by pair within this one run; medians with [min-max].", ""]
@@ -263,30 +295,38 @@ def report(args, build, size, runtime, started, nif_sizes=None):
                   "| measurement | seconds | ratio conan / raw |", "|---|---|---|",
                   f"| cold `conan create` (no test_package) | {spread([p['conan'] for p in build['pairs']])} | "
                   f"{spread(ratios)} (goal <= 1.10) |",
-                  f"| raw upstream `cmake -G Ninja` + build, same flags | {spread([p['raw'] for p in build['pairs']])} | 1 |",
+                  f"| upstream's portable build: `cmake -G Ninja` + build of the same libraries, same flags plus "
+                  f"`{' '.join(UPSTREAM_DL)}` | {spread([p['raw'] for p in build['pairs']])} | 1 |",
                   f"| warm `conan create` (package cached: test_package only) | {build['warm_create']:.1f} | |",
                   f"| `conan install --requires={REF}` from cache | {build['install']:.1f} | |", ""]
     if size:
-        lines += ["## Size", "", "| file | bytes |", "|---|---|"]
+        lines += [f"## Size ({LEAN}: the single-baseline package without llama-common)", "", "| file | bytes |", "|---|---|"]
         lines += [f"| package `lib/{k}` | {v:,} |" for k, v in size["archives"].items()]
         lines += [f"| cpu NIF `libllama_nif.so` | {size['nif']:,} |",
                   f"| cpu NIF stripped | {size['nif_stripped']:,} (goal <= 5,000,000) |", ""]
     if nif_sizes:
-        lines += ["## NIF size per variant (the tests' NIF, stripped)", "", "| variant | bytes | what each "
-                  "dispatch variant keeps (symbol sizes) |", "|---|---|---|"]
+        lines += ["## NIF size per variant (the tests' NIF, stripped)", "", "| variant | cold `conan create` s (no "
+                  "test_package, one run) | bytes | what each dispatch variant keeps (symbol sizes) |", "|---|---|---|---|"]
         for name, row in nif_sizes.items():
             shares = ", ".join(f"{v} {b:,}" for v, b in row["shares"].items())
-            lines.append(f"| {name} | {row['stripped']:,} | {shares} |")
+            lines.append(f"| {name} | {row['create']:.0f} | {row['stripped']:,} | {shares} |")
         lines.append("")
+        if upstream_seconds:
+            lines += ["Upstream's builds for the runtime rows (llama-bench, llama-quantize and their libraries; "
+                      "one run each, not the same content as a package): " +
+                      ", ".join(f"{name}: {t:.0f} s" for name, t in upstream_seconds.items()), ""]
     if runtime:
         lines += [f"## Runtime (pp512 / tg128, {args.threads} threads, tokens/s)", "",
-                  "| model | build | pp t/s | tg t/s | pp ratio vs upstream | tg ratio vs upstream | "
-                  "pp ratio vs our native | tg ratio vs our native |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| model | build | pp t/s | tg t/s | pp / tg vs upstream native | pp / tg vs upstream DL "
+                  "variants | pp / tg vs our native |",
+                  "|---|---|---|---|---|---|---|"]
+
+        def pair(row, key):
+            return f"{spread(row['pp_' + key])} / {spread(row['tg_' + key])}" if row["pp_" + key] else ""
+
         for row in runtime:
-            native = (f"{spread(row['pp_native'])} | {spread(row['tg_native'])}" if row["pp_native"] else " | ")
             lines.append(f"| {row['model']} | {row['build']} | {spread(row['pp'])} | {spread(row['tg'])} | "
-                         f"{spread(row['pp_ratio'])} | {spread(row['tg_ratio'])} | {native} |")
+                         f"{pair(row, 'ratio')} | {pair(row, 'dl')} | {pair(row, 'native')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -297,6 +337,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--skip-build", action="store_true", help="skip the cold/raw build comparison")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    ap.add_argument("--no-upstream-native", dest="upstream_native", action="store_false",
+                    help="skip upstream's default (GGML_NATIVE) build; its ratio column stays empty")
     ap.add_argument("--report", default=None, help="write the markdown report here as well")
     args = ap.parse_args()
     started = datetime.datetime.now()
@@ -307,16 +349,17 @@ def main():
     nifs, size, nif_sizes = {}, None, {}
     for name in [v for v in args.variants.split(",") if v]:
         log(f"variant {name}")
-        folder, nif = build_variant(home, work, name, VARIANTS[name])
-        nifs[name] = nif
-        nif_sizes[name] = {"stripped": stripped_size(nif, work), "shares": variant_shares(nif)}
-        if name == "x86-64-v3 (default)":
+        folder, nif, seconds = build_variant(home, work, name, VARIANTS[name])
+        nif_sizes[name] = {"stripped": stripped_size(nif, work), "shares": variant_shares(nif), "create": seconds}
+        if name == LEAN:
             size = sizes(folder, nif, work)
+        else:
+            nifs[name] = nif
     log("upstream default build (llama-bench, llama-quantize)")
-    src, bin_dir = upstream_tools(work)
-    models = make_models(src, bin_dir, work)
-    runtime = bench_runtime(bin_dir, models, nifs, args.threads, args.repeat)
-    text = report(args, build, size, runtime, started, nif_sizes)
+    src, bins, upstream_seconds = upstream_tools(work, [UPSTREAM_NATIVE] * args.upstream_native + [UPSTREAM_VARIANTS])
+    models = make_models(src, next(iter(bins.values())), work)
+    runtime = bench_runtime(bins, models, nifs, args.threads, args.repeat)
+    text = report(args, build, size, runtime, started, nif_sizes, upstream_seconds)
     print(text)
     if args.report:
         with open(args.report, "w") as f:
