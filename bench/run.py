@@ -252,11 +252,11 @@ def bench_runtime(bins, models, nifs, threads, repeat, n_prompt=512, n_gen=128):
     loaded = {name: Nif(path) for name, path in nifs.items()}  # all in one process: hidden symbols
     for qname, model in models.items():
         samples = {name: [] for name in [*bins, *nifs]}
+        runs = [(name, lambda b=b: llama_bench(b, model, threads, n_prompt, n_gen)) for name, b in bins.items()]
+        runs += [(name, lambda n=n: n.bench(model, threads, n_prompt, n_gen)) for name, n in loaded.items()]
         for r in range(repeat):
-            for name, bin_dir in bins.items():
-                samples[name].append(llama_bench(bin_dir, model, threads, n_prompt, n_gen))
-            for name, nif in loaded.items():
-                samples[name].append(nif.bench(model, threads, n_prompt, n_gen))
+            for name, run in (runs if r % 2 == 0 else runs[::-1]):  # order alternates between repetitions
+                samples[name].append(run())
             log(f"runtime {qname} {r + 1}/{repeat}: " + ", ".join(
                 f"{n}: pp {s[-1][0]:.0f} tg {s[-1][1]:.1f}" for n, s in samples.items()))
         base, dl, native = samples.get(UPSTREAM_NATIVE), samples[UPSTREAM_VARIANTS], samples.get("native")
