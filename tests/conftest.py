@@ -56,8 +56,8 @@ PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common
 @pytest.fixture(scope="session")
 def ccache(conan, tmp_path_factory):
     """Environment that puts ccache in front of the C/C++ compilers, for package builds whose bytes
-    no test compares (the parts and the reduced cuda variants compile most C/C++ files the same:
-    llama, ggml-base, the x86-64-v3 ggml-cpu; CI time). Never for the default package: the reproducibility test compares
+    no test compares (the parts and the reduced cuda variants share ggml-base and the x86-64-v3
+    ggml-cpu objects: CI time). Never for the default package: the reproducibility test compares
     its bytes, and ccache's relative paths (base_dir) change the __FILE__ strings. Empty where
     ccache is not installed (it only saves time)."""
     if not shutil.which("ccache"):

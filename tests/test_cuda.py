@@ -22,8 +22,8 @@ REDUCED = ["-o", "*:cuda_architectures=90-virtual", "-o", "*:cuda_fa=False", "-o
 def cuda_package(packages, cuda_toolkit, ccache):
     args, env = cuda_create_args(cuda_toolkit)
     # no test_package run: cuda_nif builds and runs the tests' NIF against it (CI time); in a full
-    # run the parts package (tests/test_cpu_dispatch.py) comes first: ccache reuses its llama,
-    # ggml-base and ggml-cpu objects
+    # run the parts package (tests/test_cpu_dispatch.py) comes first: ccache reuses its ggml-base
+    # and ggml-cpu objects
     return packages.get("cuda-reduced", *args, *REDUCED, "-tf", "", env={**ccache, **env})
 
 
