@@ -43,7 +43,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, load_recipe, package_node, source_mirror  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, package_node, source_mirror, variant_prefixes  # noqa: E402  (tests/harness.py: the same helpers as the tests)
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 # upstream's own answer to one portable binary: shared libraries, each CPU variant a module
@@ -170,8 +170,7 @@ def stripped_size(nif, work):
 def variant_shares(nif):
     """Bytes of code and data each cpu_baseline=dispatch variant keeps in a NIF: the sizes of the
     symbols with that variant's prefix (the recipe's CpuDispatch.prefix)."""
-    recipe = load_recipe()
-    prefixes = {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS["x86_64"]}
+    prefixes = variant_prefixes()
     shares = {}
     for line in sh(["nm", "-S", "--defined-only", nif]).splitlines():
         parts = line.split()
@@ -184,15 +183,16 @@ def variant_shares(nif):
 # ---------------------------------------------------------------------------------- 3. runtime
 
 def upstream_tools(work, which):
-    """Upstream's llama-bench and llama-quantize from the same source, built twice: upstream's
-    default (shared libraries, GGML_NATIVE: this CPU only) and upstream's portable answer
-    (UPSTREAM_DL: every x86 variant a dlopen'ed module next to the tools). Returns the source
-    folder and {build name: its bin folder}."""
+    """Upstream's llama-bench and llama-quantize from the same source, one build per name in
+    `which`: UPSTREAM_NATIVE, upstream's default (shared libraries, GGML_NATIVE: this CPU only),
+    and UPSTREAM_VARIANTS, its portable answer (UPSTREAM_DL: every x86 variant a dlopen'ed module
+    next to the tools). Returns the source folder, {name: its bin folder} and {name: build seconds}."""
     src = extract(os.path.join(work, "upstream"))
     tools = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
              "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
     bins, seconds = {}, {}
-    for name, extra in [b for b in ((UPSTREAM_NATIVE, []), (UPSTREAM_VARIANTS, UPSTREAM_DL)) if b[0] in which]:
+    for name in which:
+        extra = {UPSTREAM_NATIVE: [], UPSTREAM_VARIANTS: UPSTREAM_DL}[name]
         build = os.path.join(src, "build-" + ("dl" if extra else "native"))
         sh(["cmake", "-S", src, "-B", build, "-G", "Ninja", *tools, *extra])
         modules = [line.split(":")[0] for line in sh(["ninja", "-C", build, "-t", "targets", "all"]).splitlines()
@@ -355,7 +355,7 @@ def main():
             size = sizes(folder, nif, work)
         else:
             nifs[name] = nif
-    log("upstream default build (llama-bench, llama-quantize)")
+    log("upstream builds (llama-bench, llama-quantize)")
     src, bins, upstream_seconds = upstream_tools(work, [UPSTREAM_NATIVE] * args.upstream_native + [UPSTREAM_VARIANTS])
     models = make_models(src, next(iter(bins.values())), work)
     runtime = bench_runtime(bins, models, nifs, args.threads, args.repeat)

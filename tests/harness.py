@@ -42,6 +42,12 @@ def cpu_info():
     return fields.get("model name", "unknown CPU"), set(fields.get("flags", "").split())
 
 
+def variant_prefixes(arch="x86_64"):
+    """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
+    recipe = load_recipe()
+    return {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS[arch]}
+
+
 def source_mirror():
     """Folder holding llama.cpp-<version>.tar.gz: $LLAMA_CPP_SOURCE_MIRROR or ../shared/sources."""
     return os.environ.get("LLAMA_CPP_SOURCE_MIRROR") or os.path.join(os.path.dirname(ROOT), "shared", "sources")

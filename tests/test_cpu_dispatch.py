@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import cpu_info, load_recipe, needs, run_loader
+from conftest import cpu_info, load_recipe, needs, run_loader, variant_prefixes
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -59,7 +59,7 @@ def _disassembly_by_variant(archive):
     variant's symbol prefix; the dispatcher's own functions have none)."""
     out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
                          check=True).stdout
-    prefixes = {RECIPE.CpuDispatch.prefix(v): v["name"] for v in VARIANTS}
+    prefixes = variant_prefixes()
     counts, current = {name: {"ymm": 0, "zmm": 0, "vpdpbusd": 0, "lines": 0} for name in [*prefixes.values(), "-"]}, "-"
     for line in out.splitlines():
         label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
