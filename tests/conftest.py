@@ -54,9 +54,23 @@ PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common
 
 
 @pytest.fixture(scope="session")
-def parts_package(packages):
+def ccache(conan, tmp_path_factory):
+    """Environment that puts ccache in front of the C/C++ compilers, for package builds whose bytes
+    no test compares (the parts and the reduced cuda variants compile most C/C++ files the same:
+    llama, ggml-base, the x86-64-v3 ggml-cpu; CI time). Never for the default package: the reproducibility test compares
+    its bytes, and ccache's relative paths (base_dir) change the __FILE__ strings. Empty where
+    ccache is not installed (it only saves time)."""
+    if not shutil.which("ccache"):
+        return {}
+    return {"CMAKE_C_COMPILER_LAUNCHER": "ccache", "CMAKE_CXX_COMPILER_LAUNCHER": "ccache",
+            "CCACHE_DIR": str(tmp_path_factory.mktemp("ccache")), "CCACHE_BASEDIR": conan.env["CONAN_HOME"],
+            "CCACHE_NOHASHDIR": "1"}
+
+
+@pytest.fixture(scope="session")
+def parts_package(packages, ccache):
     # no test_package run: parts_nif builds and runs the tests' NIF, a superset, against it (CI time)
-    return packages.get("parts", *PARTS, "-tf", "")
+    return packages.get("parts", *PARTS, "-tf", "", env=ccache)
 
 
 @pytest.fixture(scope="session")

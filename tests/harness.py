@@ -274,7 +274,10 @@ def cuda_create_args(toolkit):
     and the environment to run it in: only the runtime libraries on the loader path, no driver."""
     lib = os.path.join(toolkit, "lib")
     nvcc = os.path.join(toolkit, "bin", "nvcc")
+    # C and C++ through the same driver names CMake finds for every other build (cc, c++), not the
+    # profile's gcc/g++: ccache hashes the driver's name, so only then can it serve this build the
+    # objects the parts build compiled (conftest.ccache)
     args = ["-pr:h", profile("linux-x86_64-cuda"),
-            "-c", f"tools.build:compiler_executables={{'c': 'gcc', 'cpp': 'g++', 'cuda': '{nvcc}'}}",
+            "-c", f"tools.build:compiler_executables={{'c': 'cc', 'cpp': 'c++', 'cuda': '{nvcc}'}}",
             "-c", f"tools.build:sharedlinkflags=['-L{lib}']", "-c", f"tools.build:exelinkflags=['-L{lib}']"]
     return args, {"LD_LIBRARY_PATH": lib}

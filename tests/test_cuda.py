@@ -2,6 +2,7 @@
 CI builds a reduced variant (Hopper PTX only, no flash-attention kernels) through the same
 recipe code path; the NIF must load here, list no CUDA device and generate on the CPU."""
 import os
+import subprocess
 
 import pytest
 
@@ -18,17 +19,21 @@ REDUCED = ["-o", "*:cuda_architectures=90-virtual", "-o", "*:cuda_fa=False", "-o
 
 
 @pytest.fixture(scope="module")
-def cuda_package(packages, cuda_toolkit):
+def cuda_package(packages, cuda_toolkit, ccache):
     args, env = cuda_create_args(cuda_toolkit)
-    # no test_package run: cuda_nif builds and runs the tests' NIF against it (CI time)
-    return packages.get("cuda-reduced", *args, *REDUCED, "-tf", "", env=env)
+    # no test_package run: cuda_nif builds and runs the tests' NIF against it (CI time); in a full
+    # run the parts package (tests/test_cpu_dispatch.py) comes first: ccache reuses its llama,
+    # ggml-base and ggml-cpu objects
+    return packages.get("cuda-reduced", *args, *REDUCED, "-tf", "", env={**ccache, **env})
 
 
-def test_cuda_archive_is_packaged(cuda_package):
+def test_cuda_archive_is_packaged(cuda_package, ccache):
     libs = {f for f in os.listdir(os.path.join(cuda_package["folder"], "lib")) if f.endswith(".a")}
     assert libs == {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a", "libggml-cuda.a"}
     size = os.path.getsize(os.path.join(cuda_package["folder"], "lib", "libggml-cuda.a"))
     print(f"libggml-cuda.a: {size} bytes; cold conan create (no test_package): {cuda_package['seconds']:.0f} s")
+    if ccache:  # how much of the C/C++ part the parts build served (CI time)
+        print(subprocess.run(["ccache", "-s"], capture_output=True, text=True, env={**os.environ, **ccache}).stdout)
 
 
 @pytest.fixture(scope="module")
