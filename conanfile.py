@@ -129,18 +129,19 @@ CPU_BASELINES = {
     "native": {"arch": None, "cmake": {"GGML_NATIVE": True}},
     # several ISA variants of ggml-cpu in one archive, the best one the running CPU (and OS) can
     # execute chosen at first use (CPU_VARIANTS below: the main build compiles their first row)
-    "dispatch": {"arch": ["x86_64"], "cmake": {}},
+    "dispatch": {"arch": ["x86_64", "armv8"], "cmake": {}},
 }
 # the single level each arch defaults to where cpu_baseline=dispatch is not available (see
 # default_baseline()), and the level error lines suggest
 DEFAULT_BASELINE = {"x86_64": "x86-64-v3", "armv8": "armv8-a", "riscv64": "rv64gc"}
 
 # cpu_baseline=dispatch: the variants compiled into libggml-cpu.a, lowest first. `isa` names the
-# ggml ISA flags (_X86_FLAGS without the GGML_ prefix) a variant is compiled with; the generated
-# dispatcher requires exactly those features from CPUID and the OS (XCR0 state for AVX and
-# AVX-512) and picks the last row the CPU can run. Names follow upstream's GGML_CPU_ALL_VARIANTS
-# where one exists. Each row costs ~65 CPU-seconds of build and ~1.1 MB in a stripped NIF, so a
-# row stays only for a reason:
+# DISPATCH_FEATURES a variant needs: the generated dispatcher requires exactly those from the CPU
+# and the OS and picks the last row the CPU can run. x86_64 rows are compiled with the ggml ISA
+# flags of the same names (_X86_FLAGS without GGML_), with their XCR0 state checked for AVX and
+# AVX-512; armv8 rows with their `march` (GGML_CPU_ARM_ARCH), features read from the kernel's
+# HWCAP/HWCAP2. x86 names follow upstream's GGML_CPU_ALL_VARIANTS where one exists. Each row
+# costs ~65 CPU-seconds of build and ~1.1 MB in a stripped NIF, so a row stays only for a reason:
 #   x86-64     the floor: SSE2, every x86-64 CPU; nothing ever dies with SIGILL
 #   haswell    x86-64-v3 (AVX2/FMA/F16C/BMI2): nearly every x86 CPU since 2013-2015; the AVX2
 #              kernels of every quant type (the former default baseline)
@@ -151,6 +152,20 @@ DEFAULT_BASELINE = {"x86_64": "x86-64-v3", "armv8": "armv8-a", "riscv64": "rv64g
 # Left out (no row): sse42/sandybridge/ivybridge (x86-64 covers them, slower), AVX512-BF16
 # (zen4/cooperlake: only BF16 tensors gain) and AMX (sapphirerapids: its tiles need the process
 # to ask the kernel for XTILEDATA state, and nothing here can run them; see README).
+#   armv8.0      the floor: every 64-bit Arm (Cortex-A53/A72: Raspberry Pi 3/4, Graviton1)
+#   armv8.2      dot product (SDOT: the Q4/Q8 x Q8 dot products) and fp16 vector arithmetic:
+#                Cortex-A55/A76 (Raspberry Pi 5), Neoverse N1 (Graviton2, Ampere Altra);
+#                upstream's armv8.2_2
+#   armv8.6      + int8 matrix multiply (SMMLA: ggml's two-row Q4_0/Q8_0 kernels and the repacked
+#                Q4_0 GEMM) without SVE: AmpereOne, Apple M2 and later under Linux; upstream's
+#                android_armv8.6_1
+#   armv8.6-sve  + SVE (ggml's SVE dot products for 128/256/512-bit vectors, the 256-bit SVE
+#                GEMM of repacked Q4_0): Graviton3/4, Neoverse V1/V2/N2 (Grace); upstream's
+#                armv8.6_1
+# The armv8.6 rows also need BF16 (mandatory from ARMv8.6, enabled by -march=armv8.6-a) and every
+# row above the floor LSE atomics (ARMv8.1, which GCC then inlines). Left out: a dot product row
+# without fp16 (upstream's armv8.2_1: hardly any such CPU), SVE2 and SME rows (ggml has little
+# SVE2/SME code outside KleidiAI, which the package does not build).
 CPU_VARIANTS = {
     "x86_64": [
         {"name": "x86-64", "isa": []},
@@ -160,9 +175,22 @@ CPU_VARIANTS = {
         {"name": "icelake", "isa": ["SSE42", "AVX", "F16C", "FMA", "BMI2", "AVX2", "AVX512",
                                     "AVX512_VBMI", "AVX512_VNNI"]},
     ],
+    "armv8": [
+        {"name": "armv8.0", "isa": [], "march": "armv8-a"},
+        {"name": "armv8.2", "isa": ["LSE", "DOTPROD", "FP16"], "march": "armv8.2-a+dotprod+fp16"},
+        {"name": "armv8.6", "isa": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16"],
+         "march": "armv8.6-a+dotprod+fp16+i8mm"},
+        {"name": "armv8.6-sve", "isa": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16", "SVE"],
+         "march": "armv8.6-a+dotprod+fp16+i8mm+sve"},
+    ],
+}
+# the features the dispatcher probes per arch (DISPATCH_PROBE), named as CPU_VARIANTS' `isa`
+DISPATCH_FEATURES = {
+    "x86_64": [flag[len("GGML_"):] for flag in _X86_FLAGS],
+    "armv8": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16", "SVE"],
 }
 # where the dispatcher is supported: the symbol renaming is ELF-only so far (PE/COFF also needs
-# the .text$<symbol> sections renamed), and the CPUID probe needs GCC/Clang's <cpuid.h>
+# the .text$<symbol> sections renamed), and the x86 probe needs GCC/Clang's <cpuid.h> (armv8: getauxval)
 DISPATCH_OS = {"Linux", "FreeBSD"}
 DISPATCH_COMPILERS = {"gcc", "clang"}
 
@@ -183,6 +211,8 @@ def variant_cmake(arch, variant):
     """Cache variables of one CPU_VARIANTS row (every ISA flag set, as for CPU_BASELINES)."""
     if arch == "x86_64":
         return _x86(*[f"GGML_{flag}" for flag in variant["isa"]])
+    if arch == "armv8":
+        return {"GGML_CPU_ARM_ARCH": variant["march"]}
     raise ConanException(f"no CPU variants for arch={arch}")
 
 # Upstream defaults pinned on every build, so nothing depends on upstream's choice or on what the
@@ -338,37 +368,28 @@ endif()
 """
 
 
-# The dispatcher cpu_baseline=dispatch compiles next to the variants, filled in by CpuDispatch from
-# ggml-cpu.h and CPU_VARIANTS. Feature bits: Intel SDM / AMD APM CPUID leaves 1 and 7; XCR0 bits
-# 1-2 (XMM/YMM), 5-7 (opmask/ZMM) and 17-18 (AMX tiles) say whether the OS saves that state.
-DISPATCH_C = """/* Generated by the llama-cpp Conan recipe (cpu_baseline=dispatch) from ggml-cpu.h and the
- * recipe's CPU_VARIANTS table: every ggml-cpu.h function forwards to the variant chosen at first use. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <cpuid.h>
-#include "ggml-cpu.h"
+# cpu_features() per arch. x86_64: Intel SDM / AMD APM CPUID leaves 1 and 7; XCR0 bits 1-2
+# (XMM/YMM), 5-7 (opmask/ZMM) and 17-18 (AMX tiles) say whether the OS saves that state.
+# armv8: the kernel's AT_HWCAP/AT_HWCAP2 bits (Linux arch/arm64/include/uapi/asm/hwcap.h; FreeBSD
+# uses the same values), which also mean the kernel enabled them (SVE state included).
+DISPATCH_PROBE = {
+    "x86_64": """#include <cpuid.h>
 
-void ggml_log_internal(enum ggml_log_level level, const char * format, ...);
-
-enum {{ {feature_enum} }};
-static const char * const feature_names[] = {{ {feature_names} }};
-
-static unsigned cpu_features(void) {{
+static unsigned cpu_features(void) {
     unsigned a, b, c, d, f = 0, c1, b7 = 0, c7 = 0, d7 = 0, a71 = 0;
     unsigned long long xcr0 = 0;
     unsigned max = __get_cpuid_max(0, 0);
     if (max < 1) return 0;
     __cpuid(1, a, b, c1, d);
-    if (max >= 7) {{
+    if (max >= 7) {
         __cpuid_count(7, 0, a, b7, c7, d7);
         __cpuid_count(7, 1, a71, b, c, d);
-    }}
-    if (c1 & (1u << 27)) {{ /* OSXSAVE: XGETBV is usable */
+    }
+    if (c1 & (1u << 27)) { /* OSXSAVE: XGETBV is usable */
         unsigned lo, hi;
         __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         xcr0 = ((unsigned long long)hi << 32) | lo;
-    }}
+    }
     const int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0, tmm = (xcr0 & 0x60000) == 0x60000;
     const unsigned sse42 = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23); /* SSE3 SSSE3 SSE4.1/4.2 POPCNT */
     const unsigned avx512 = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31); /* F DQ CD BW VL */
@@ -387,8 +408,47 @@ static unsigned cpu_features(void) {{
     if (tmm && (d7 & (1u << 25))) f |= F_AMX_INT8;
     if (tmm && (d7 & (1u << 22))) f |= F_AMX_BF16;
     return f;
-}}
+}
+""",
+    "armv8": """#include <sys/auxv.h>
 
+static unsigned cpu_features(void) {
+    unsigned long hwcap = 0, hwcap2 = 0;
+    unsigned f = 0;
+#if defined(__linux__)
+    hwcap = getauxval(AT_HWCAP);
+    hwcap2 = getauxval(AT_HWCAP2);
+#elif defined(__FreeBSD__)
+    elf_aux_info(AT_HWCAP, &hwcap, sizeof hwcap);
+    elf_aux_info(AT_HWCAP2, &hwcap2, sizeof hwcap2);
+#endif
+    if (hwcap & (1ul << 8)) f |= F_LSE;                           /* HWCAP_ATOMICS */
+    if (hwcap & (1ul << 20)) f |= F_DOTPROD;                      /* HWCAP_ASIMDDP */
+    if ((hwcap & (1ul << 9)) && (hwcap & (1ul << 10))) f |= F_FP16; /* HWCAP_FPHP, HWCAP_ASIMDHP */
+    if (hwcap & (1ul << 22)) f |= F_SVE;                          /* HWCAP_SVE */
+    if (hwcap2 & (1ul << 13)) f |= F_I8MM;                        /* HWCAP2_I8MM */
+    if (hwcap2 & (1ul << 14)) f |= F_BF16;                        /* HWCAP2_BF16 */
+    return f;
+}
+""",
+}
+
+# The dispatcher cpu_baseline=dispatch compiles next to the variants, filled in by CpuDispatch from
+# ggml-cpu.h, CPU_VARIANTS and the arch's DISPATCH_PROBE (cpu_features(): one F_<feature> bit per
+# DISPATCH_FEATURES entry the running CPU and OS support).
+DISPATCH_C = """/* Generated by the llama-cpp Conan recipe (cpu_baseline=dispatch) from ggml-cpu.h and the
+ * recipe's CPU_VARIANTS table: every ggml-cpu.h function forwards to the variant chosen at first use. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ggml-cpu.h"
+
+void ggml_log_internal(enum ggml_log_level level, const char * format, ...);
+
+enum {{ {feature_enum} }};
+static const char * const feature_names[] = {{ {feature_names} }};
+
+{probe}
 struct api {{
 {api_members}
 }};
@@ -630,7 +690,7 @@ class CpuDispatch:
         undefined = sorted(name for _, name, _ in declared if name not in defined)
         self.cf.output.info(f"cpu_baseline=dispatch: {len(functions)} ggml-cpu.h functions forwarded; declared "
                             f"but defined by no variant (not forwarded): {', '.join(undefined) or 'none'}")
-        flags = [f[len("GGML_"):] for f in _X86_FLAGS]
+        flags = DISPATCH_FEATURES[self.arch]
         members = "\n".join(f"    __typeof__({name}) * {name};" for _, name, _ in functions)
         externs = "".join(f"extern __typeof__({name}) {self.prefix(v)}{name};\n"
                           for v in self.variants for _, name, _ in functions)
@@ -650,7 +710,8 @@ class CpuDispatch:
             forwarders.append(f"{ret} {name}({params}) {{ {body} }}")
         source = DISPATCH_C.format(
             feature_enum=", ".join(f"F_{flag} = 1u << {i}" for i, flag in enumerate(flags)),
-            feature_names=", ".join(f'"{flag}"' for flag in flags), api_members=members, externs=externs,
+            feature_names=", ".join(f'"{flag}"' for flag in flags), probe=DISPATCH_PROBE[self.arch],
+            api_members=members, externs=externs,
             variant_rows="\n".join(rows), env=CPU_VARIANT_ENV, forwarders="\n".join(forwarders))
         project = os.path.join(self.folder, "dispatcher")
         save(self.cf, os.path.join(project, "dispatch.c"), source)
@@ -712,7 +773,7 @@ class LlamaCppConan(ConanFile):
     options_description = {
         "backend": "GPU backend linked next to the always-built CPU backend",
         "openmp": "use OpenMP for the CPU thread pool (adds libgomp/libomp to every consumer)",
-        "cpu_baseline": "ISA the CPU backend may assume; default: portable level of the arch",
+        "cpu_baseline": "ISA the CPU backend may assume; default: dispatch where supported, else the arch's portable level",
         "with_common": "llama-common + llama-common-base: chat templates, JSON-schema grammars, sampling, speculative",
         "with_mtmd": "libmtmd: image/audio input through a projector GGUF",
         "with_rpc": "ggml-rpc backend: offload to upstream rpc-servers over TCP",

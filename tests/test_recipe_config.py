@@ -98,6 +98,23 @@ def test_target_profiles_generate_the_expected_toolchain(conan, tmp_path, prof, 
     assert {k: cache.get(k) for k in expected} == expected
 
 
+@pytest.mark.parametrize("prof, expected", [
+    ("linux-x86_64", "dispatch"), ("linux-armv8", "dispatch"), ("linux-riscv64", "rv64gc"),
+    ("windows-x86_64-mingw", "x86-64-v3"), ("macos-armv8-metal", "armv8-a"), ("macos-x86_64", "x86-64-v3"),
+])
+def test_default_cpu_baseline_per_target(conan, prof, expected):
+    """Runtime dispatch where the recipe has it (x86_64 and armv8 Linux with gcc/clang), else the
+    arch's one portable level. Read from the resolved graph: on armv8 the dispatch main build and
+    a plain armv8-a build have the same toolchain."""
+    options = conan("graph", "info", ".", "-pr:h", profile(prof), *HOST, graph=True).graph["graph"]["nodes"]["0"]["options"]
+    assert options["cpu_baseline"] == expected
+
+
+def test_armv8_dispatch_builds_the_floor_variant_first(conan, tmp_path):
+    _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch")
+    assert cache["GGML_CPU_ARM_ARCH"] == load_recipe().CPU_VARIANTS["armv8"][0]["march"] == "armv8-a"
+
+
 def test_armv8_levels(conan, tmp_path):
     _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST,
                                     "-o", "*:cpu_baseline=armv8.2-a+dotprod+fp16")
@@ -158,8 +175,8 @@ INVALID = [
      "cpu_baseline=x86-64-v3 is not valid for arch=armv8"),
     ("arm-baseline-on-x86_64", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=armv8-a"],
      "cpu_baseline=armv8-a is not valid for arch=x86_64"),
-    ("dispatch-on-armv8", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch"],
-     "cpu_baseline=dispatch is not valid for arch=armv8"),
+    ("dispatch-on-riscv64", ["-pr:h", profile("linux-riscv64"), *HOST, "-o", "*:cpu_baseline=dispatch"],
+     "cpu_baseline=dispatch is not valid for arch=riscv64"),
     ("dispatch-on-windows", ["-pr:h", profile("windows-x86_64-mingw"), *HOST, "-o", "*:cpu_baseline=dispatch"],
      "cpu_baseline=dispatch is not supported for os=Windows compiler=gcc yet"),
     ("native-when-cross-building", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=native"],
