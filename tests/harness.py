@@ -42,6 +42,22 @@ def cpu_info():
     return fields.get("model name", "unknown CPU"), set(fields.get("flags", "").split())
 
 
+# upstream's test-backend-ops, mode test -b CPU (CPU backend vs ggml's reference path), per forced
+# variant (tests/test_cpu_dispatch.py, bench/cross_backend_ops.py):
+# the ops of a llama graph on small shapes, matrix products with the bench models' weight types
+# and the K-quants (590 cases, ~15 s per variant here; the full suite of these ops took 465 s per
+# variant, flash attention alone 311 s)
+BACKEND_OPS = [
+    ("MUL_MAT", r"^type_a=(f32|f16|q8_0|q4_0|q4_K|q6_K),type_b=f32,m=16,n=[0-9]+,k=256,bs=\[1,1\],nr=\[1,1\],"
+                r"per=\[0,1,2,3\],"),
+    ("FLASH_ATTN_EXT", r"hsk=64,hsv=64,nh=4,nr23=\[1,1\],kv=512,nb=(1|8),"),
+    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
+    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
+    ("RMS_NORM", None), ("SOFT_MAX", r"^type=f32,ne=\[16,"),
+    ("ADD", r"^type=f32,ne=\[(16|10|32),"), ("MUL", r"^type=f32,ne=\[(16|10|32),"),
+]
+
+
 def variant_prefixes(arch="x86_64"):
     """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
     recipe = load_recipe()

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import cpu_info, load_recipe, needs, run_loader, variant_prefixes
+from conftest import BACKEND_OPS, cpu_info, load_recipe, needs, run_loader, variant_prefixes
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -28,19 +28,6 @@ CPUINFO = {"SSE42": {"sse4_2", "ssse3", "sse4_1", "popcnt"}, "AVX": {"avx"}, "F1
            "AVX512_VBMI": {"avx512vbmi"}, "AVX512_VNNI": {"avx512_vnni"}}
 # qemu-user CPU models and the variant each must get (no AVX2 below Haswell)
 QEMU_MODELS = {"Nehalem": "x86-64", "SandyBridge": "x86-64", "Haswell": "haswell"}
-# test-backend-ops, mode test -b CPU (CPU backend vs ggml's reference path), per forced variant:
-# the ops of a llama graph on small shapes, matrix products with the bench models' weight types
-# and the K-quants (590 cases, ~15 s per variant here; the full suite of these ops took 465 s per
-# variant, flash attention alone 311 s)
-OPS = [
-    ("MUL_MAT", r"^type_a=(f32|f16|q8_0|q4_0|q4_K|q6_K),type_b=f32,m=16,n=[0-9]+,k=256,bs=\[1,1\],nr=\[1,1\],"
-                r"per=\[0,1,2,3\],"),
-    ("FLASH_ATTN_EXT", r"hsk=64,hsv=64,nh=4,nr23=\[1,1\],kv=512,nb=(1|8),"),
-    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
-    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
-    ("RMS_NORM", None), ("SOFT_MAX", r"^type=f32,ne=\[16,"),
-    ("ADD", r"^type=f32,ne=\[(16|10|32),"), ("MUL", r"^type=f32,ne=\[(16|10|32),"),
-]
 
 
 def runnable_here():
@@ -164,11 +151,11 @@ def test_the_nif_stays_self_contained(cpu_nif):
 
 @pytest.mark.parametrize("variant", [v["name"] for v in VARIANTS])
 def test_upstream_backend_ops_pass_for_each_variant(cpu_tool, variant):
-    """upstream's test-backend-ops, mode `test -b CPU -o OP` for each of OPS: the forced variant's
+    """upstream's test-backend-ops, mode `test -b CPU -o OP` for each of BACKEND_OPS: the forced variant's
     kernels against ggml's reference path. A variant this CPU cannot run is skipped, saying so."""
     if variant not in runnable_here():
         pytest.skip(f"this CPU cannot run {variant} (and qemu emulates no AVX-512/AVX-VNNI)")
-    for op, params in OPS:
+    for op, params in BACKEND_OPS:
         proc = subprocess.run([cpu_tool["tool"], "ops", "test", "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
                               capture_output=True, text=True, timeout=900, env={**os.environ, ENV: variant})
         tail = proc.stdout[-3000:] + proc.stderr[-2000:]

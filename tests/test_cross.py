@@ -1,14 +1,17 @@
 """Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
 DLLs built with MinGW-w64 are checked as PE files and run under wine64 (macOS, which cannot be
-built here, is checked through the recipe's own link_components() in test_recipe_config.py). What the CPU baseline does to the
-instructions is checked in test_cpu_dispatch.py."""
+built here, is checked through the recipe's own link_components() in test_recipe_config.py).
+The armv8 package is runtime CPU dispatch (its default): qemu's Arm CPU models, which report exact
+HWCAPs, each get their variant here; x86_64 dispatch is tested in test_cpu_dispatch.py."""
 import os
+import re
 import shutil
+import subprocess
 
 import pytest
 
 import nifcheck
-from conftest import build_programs, needs, profile, run_loader
+from conftest import build_programs, load_recipe, needs, profile, run_loader, variant_prefixes
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -36,16 +39,96 @@ def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
     return programs, report
 
 
+@pytest.fixture(scope="module")
+def qemu_run(conan, packages, tmp_path_factory):
+    """cross_nif for a QEMU target, built and run once per module: (programs, report)."""
+    runs = {}
+
+    def run(target):
+        if target not in runs:
+            machine, emulator, compiler = QEMU[target]
+            needs(shutil.which(compiler) and shutil.which(emulator.split()[0]), f"{compiler} and {emulator.split()[0]}")
+            runs[target] = cross_nif(conan, packages, tmp_path_factory.mktemp(target), target, emulator.split())
+        return runs[target]
+    return run
+
+
 @pytest.mark.parametrize("target", sorted(QEMU))
-def test_linux_cross_target_runs_under_qemu(conan, packages, cpu_nif, target, tmp_path):
+def test_linux_cross_target_runs_under_qemu(qemu_run, cpu_nif, target):
     machine, emulator, compiler = QEMU[target]
-    needs(shutil.which(compiler) and shutil.which(emulator.split()[0]), f"{compiler} and {emulator.split()[0]}")
-    programs, report = cross_nif(conan, packages, tmp_path, target, emulator.split())
+    programs, report = qemu_run(target)
     binary, problems = nifcheck.check(programs["path"], exports=("lnif_",))
     assert binary.format == "ELF" and binary.machine == machine
     assert problems == [] and nifcheck.leaked(binary) == []
     assert report["failures"] == 0
     assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on x86_64"
+
+
+# armv8 runtime dispatch: qemu-aarch64 CPU models (their HWCAPs are exact) and the variant each must
+# get: Cortex-A53 is plain ARMv8.0, Cortex-A76 has dotprod+fp16, `max` every feature qemu emulates
+# (SVE, I8MM, BF16, ...), and with SVE switched off it is an i8mm CPU without SVE
+ARMV8_MODELS = {"cortex-a53": "armv8.0", "cortex-a76": "armv8.2", "max,sve=off": "armv8.6", "max": "armv8.6-sve"}
+
+
+def _variant(report):
+    match = re.search(r"CPU_VARIANT = (\S+)", report["system_info"])
+    assert match, report["system_info"]
+    return match.group(1)
+
+
+def test_armv8_variants_hold_their_instructions(qemu_run, packages):
+    """Each variant of the armv8 archive has the code its row promises: no SDOT/SMMLA/SVE in the
+    floor, SDOT from armv8.2, SMMLA from armv8.6, SVE (z registers) only in armv8.6-sve."""
+    needs(shutil.which("aarch64-linux-gnu-objdump"), "binutils-aarch64-linux-gnu")
+    qemu_run("linux-armv8")
+    folder = packages.built["linux-armv8"]["folder"]
+    out = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn",
+                          os.path.join(folder, "lib", "libggml-cpu.a")], capture_output=True, text=True, check=True).stdout
+    prefixes = variant_prefixes("armv8")
+    counts = {name: {"sdot": 0, "smmla": 0, "sve": 0, "lines": 0} for name in [*prefixes.values(), "-"]}
+    current = "-"
+    for line in out.splitlines():
+        label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        if label:
+            current = next((name for p, name in prefixes.items() if label.group(1).startswith(p)), "-")
+            continue
+        c = counts[current]
+        c["lines"] += 1
+        c["sdot"] += bool(re.search(r"\t[su]dot\t", line))
+        c["smmla"] += bool(re.search(r"\t[su]mmla\t", line))
+        c["sve"] += bool(re.search(r"\bz[0-9]+\.[bhsdq]\b", line))
+    for name, c in counts.items():
+        print(f"{name:12} {c['lines']:7} instructions, sdot {c['sdot']:5}, smmla {c['smmla']:5}, sve {c['sve']:6}")
+    assert counts["armv8.0"]["lines"] > 10000 and counts["armv8.0"]["sdot"] == counts["armv8.0"]["smmla"] == 0
+    assert counts["armv8.0"]["sve"] == 0
+    assert counts["armv8.2"]["sdot"] > 100 and counts["armv8.2"]["smmla"] == 0 and counts["armv8.2"]["sve"] == 0
+    assert counts["armv8.6"]["smmla"] > 10 and counts["armv8.6"]["sve"] == 0
+    assert counts["armv8.6-sve"]["sve"] > 1000 and counts["armv8.6-sve"]["smmla"] > 10
+    assert counts["-"]["sdot"] == counts["-"]["smmla"] == counts["-"]["sve"] == 0, "the dispatcher runs on any armv8"
+
+
+@pytest.mark.parametrize("model", ARMV8_MODELS)
+def test_armv8_emulated_cpu_gets_its_variant_and_the_same_tokens(qemu_run, cpu_nif, model, tmp_path):
+    programs, _ = qemu_run("linux-armv8")
+    qemu, *rest = QEMU["linux-armv8"][1].split()
+    proc, report = run_loader(programs, str(tmp_path), emulator=[qemu, "-cpu", model, *rest], env={"LNIF_VERBOSE": "1"})
+    chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
+    print(f"qemu-aarch64 -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
+    assert _variant(report) == ARMV8_MODELS[model]
+    assert chosen and "chosen for this CPU" in chosen.group(0)
+    assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
+
+
+def test_armv8_forcing_sve_on_a_cpu_without_it_is_refused(qemu_run, tmp_path):
+    programs, _ = qemu_run("linux-armv8")
+    qemu, *rest = QEMU["linux-armv8"][1].split()
+    env = load_recipe().CPU_VARIANT_ENV
+    proc, report = run_loader(programs, str(tmp_path), emulator=[qemu, "-cpu", "cortex-a76", *rest],
+                              env={env: "armv8.6-sve", "LNIF_VERBOSE": "1"}, check=False)
+    errors = [line for line in proc.stderr.splitlines() if f"{env}=armv8.6-sve" in line]
+    assert proc.returncode > 0, f"the loader must end normally with failures, not by a signal: {proc.returncode}"
+    assert len(errors) == 1 and "lacks" in errors[0] and "SVE" in errors[0] and "armv8.2" in errors[0], errors
+    assert report and _variant(report) == "none" and report["failures"] > 0
 
 
 WINE = "/usr/lib/wine/wine64"  # Debian's wine64 loader (not on PATH without the `wine` wrapper)

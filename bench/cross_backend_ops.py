@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Upstream's test-backend-ops (mode `test -b CPU`: each CPU kernel against ggml's reference path)
+for every armv8 variant of the default (runtime dispatch) armv8 package, each forced in turn with
+LLAMA_CPP_CPU_VARIANT under qemu-aarch64 `-cpu max` (which runs all of them). Too slow under
+emulation for CI: tests/test_cross.py checks the armv8 variants' choice and tokens instead.
+
+  python bench/cross_backend_ops.py [--home DIR] [--cpu max] [--ops MUL_MAT,ROPE]
+
+The package is built (or taken from DIR's cache) with the options tests/test_cross.py uses
+(with_common=False); the op subset is tests/harness.py's BACKEND_OPS. Prints one line per variant
+and op: passed/total and seconds. Exit status 1 if any case failed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from harness import (BACKEND_OPS, ROOT as REPO, Conan, build_consumer, build_package, extract_upstream,  # noqa: E402
+                     load_recipe, profile, source_mirror)
+
+TARGET = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile("linux-armv8")]
+OPTIONS = ["-o", "*:with_common=False"]
+QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default="/tmp/llama-cpp-cross-ops", help="CONAN_HOME to build in or reuse")
+    parser.add_argument("--cpu", default="max", help="qemu-aarch64 CPU model")
+    parser.add_argument("--ops", default="", help="comma-separated op names (default: all of BACKEND_OPS)")
+    args = parser.parse_args()
+    os.makedirs(os.path.join(args.home, "profiles"), exist_ok=True)
+    with open(os.path.join(args.home, "profiles", "default"), "w") as f:
+        f.write(open(profile("linux-x86_64")).read())
+    with open(os.path.join(args.home, "global.conf"), "w") as f:
+        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
+    conan = Conan(args.home)
+    conan("remote", "remove", "*", check=False)
+    build_package(conan, *TARGET, *OPTIONS, "-tf", "")
+    work = os.path.join(args.home, "cross-backend-ops")
+    upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
+    build = build_consumer(conan, work, os.path.join(REPO, "bench", "gpu_tool"), OPTIONS,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={REPO}/test_package/src"],
+                           profiles=TARGET)
+    recipe = load_recipe()
+    wanted = set(filter(None, args.ops.split(",")))
+    failed = 0
+    for variant in recipe.CPU_VARIANTS["armv8"]:
+        for op, params in BACKEND_OPS:
+            if wanted and op not in wanted:
+                continue
+            started = time.time()
+            proc = subprocess.run([QEMU[0], "-cpu", args.cpu, *QEMU[1:], os.path.join(build, "gpu_tool"), "ops", "test",
+                                   "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
+                                  capture_output=True, text=True, env={**os.environ, recipe.CPU_VARIANT_ENV: variant["name"]})
+            passed = re.search(r"(\d+)/(\d+) tests passed", proc.stdout)
+            forced = f"variant {variant['name']}, forced" in proc.stdout + proc.stderr
+            ok = proc.returncode == 0 and passed and passed.group(1) == passed.group(2) and forced
+            failed += not ok
+            print(f"{variant['name']:12} {op:15} {passed.group(0) if passed else 'no summary':22} "
+                  f"{time.time() - started:6.1f} s {'' if ok else 'FAILED ' + (proc.stdout + proc.stderr)[-600:]}",
+                  flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
