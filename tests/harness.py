@@ -6,6 +6,7 @@ import pytest, so bench/ scripts use it as plain Python."""
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,27 @@ def variant_prefixes(arch="x86_64"):
     """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
     recipe = load_recipe()
     return {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS[arch]}
+
+
+def instructions_by_variant(objdump, archive, patterns, arch="x86_64"):
+    """`objdump -d` of a cpu_baseline=dispatch archive: per variant (function labels carry its
+    symbol prefix; "-" is the dispatcher's own code) the number of instruction lines and of lines
+    matching each regex of `patterns` ({name: regex})."""
+    out = subprocess.run([objdump, "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
+                         check=True).stdout
+    prefixes = variant_prefixes(arch)
+    counts = {name: dict.fromkeys([*patterns, "lines"], 0) for name in [*prefixes.values(), "-"]}
+    current = "-"
+    for line in out.splitlines():
+        label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        if label:
+            current = next((name for p, name in prefixes.items() if label.group(1).startswith(p)), "-")
+            continue
+        c = counts[current]
+        c["lines"] += 1
+        for name, pattern in patterns.items():
+            c[name] += bool(re.search(pattern, line))
+    return counts
 
 
 def source_mirror():

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import BACKEND_OPS, cpu_info, load_recipe, needs, run_loader, variant_prefixes
+from conftest import BACKEND_OPS, cpu_info, instructions_by_variant, load_recipe, needs, run_loader
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -42,23 +42,8 @@ def _variant(report):
 
 
 def _disassembly_by_variant(archive):
-    """objdump of the archive, instructions counted per variant (function labels carry the
-    variant's symbol prefix; the dispatcher's own functions have none)."""
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", archive], capture_output=True, text=True,
-                         check=True).stdout
-    prefixes = variant_prefixes()
-    counts, current = {name: {"ymm": 0, "zmm": 0, "vpdpbusd": 0, "lines": 0} for name in [*prefixes.values(), "-"]}, "-"
-    for line in out.splitlines():
-        label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
-        if label:
-            current = next((name for p, name in prefixes.items() if label.group(1).startswith(p)), "-")
-            continue
-        c = counts[current]
-        c["lines"] += 1
-        c["ymm"] += "%ymm" in line
-        c["zmm"] += "%zmm" in line
-        c["vpdpbusd"] += "vpdpbusd" in line
-    return counts
+    """Instructions counted per variant: AVX/AVX2 (ymm), AVX-512 (zmm) registers, VNNI dot products."""
+    return instructions_by_variant("objdump", archive, {"ymm": r"%ymm", "zmm": r"%zmm", "vpdpbusd": r"vpdpbusd"})
 
 
 def test_each_variant_holds_its_instructions(cpu_package, parts_package):

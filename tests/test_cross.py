@@ -6,12 +6,11 @@ HWCAPs, each get their variant here; x86_64 dispatch is tested in test_cpu_dispa
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 
 import nifcheck
-from conftest import build_programs, load_recipe, needs, profile, run_loader, variant_prefixes
+from conftest import build_programs, instructions_by_variant, load_recipe, needs, profile, run_loader
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -82,21 +81,9 @@ def test_armv8_variants_hold_their_instructions(qemu_run, packages):
     needs(shutil.which("aarch64-linux-gnu-objdump"), "binutils-aarch64-linux-gnu")
     qemu_run("linux-armv8")
     folder = packages.built["linux-armv8"]["folder"]
-    out = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn",
-                          os.path.join(folder, "lib", "libggml-cpu.a")], capture_output=True, text=True, check=True).stdout
-    prefixes = variant_prefixes("armv8")
-    counts = {name: {"sdot": 0, "smmla": 0, "sve": 0, "lines": 0} for name in [*prefixes.values(), "-"]}
-    current = "-"
-    for line in out.splitlines():
-        label = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
-        if label:
-            current = next((name for p, name in prefixes.items() if label.group(1).startswith(p)), "-")
-            continue
-        c = counts[current]
-        c["lines"] += 1
-        c["sdot"] += bool(re.search(r"\t[su]dot\t", line))
-        c["smmla"] += bool(re.search(r"\t[su]mmla\t", line))
-        c["sve"] += bool(re.search(r"\bz[0-9]+\.[bhsdq]\b", line))
+    counts = instructions_by_variant("aarch64-linux-gnu-objdump", os.path.join(folder, "lib", "libggml-cpu.a"),
+                                     {"sdot": r"\t[su]dot\t", "smmla": r"\t[su]mmla\t", "sve": r"\bz[0-9]+\.[bhsdq]\b"},
+                                     arch="armv8")
     for name, c in counts.items():
         print(f"{name:12} {c['lines']:7} instructions, sdot {c['sdot']:5}, smmla {c['smmla']:5}, sve {c['sve']:6}")
     assert counts["armv8.0"]["lines"] > 10000 and counts["armv8.0"]["sdot"] == counts["armv8.0"]["smmla"] == 0
