@@ -19,8 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import (BACKEND_OPS, ROOT as REPO, Conan, build_consumer, build_package, extract_upstream,  # noqa: E402
-                     load_recipe, profile, source_mirror)
+from harness import (BACKEND_OPS, Conan, build_consumer, build_package, extract_upstream, load_recipe,  # noqa: E402
+                     profile, source_mirror)
 
 TARGET = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile("linux-armv8")]
 OPTIONS = ["-o", "*:with_common=False"]
@@ -43,8 +43,8 @@ def main():
     build_package(conan, *TARGET, *OPTIONS, "-tf", "")
     work = os.path.join(args.home, "cross-backend-ops")
     upstream = extract_upstream(work, "tests/test-backend-ops.cpp")
-    build = build_consumer(conan, work, os.path.join(REPO, "bench", "gpu_tool"), OPTIONS,
-                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={REPO}/test_package/src"],
+    build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), OPTIONS,
+                           [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"],
                            profiles=TARGET)
     recipe = load_recipe()
     wanted = set(filter(None, args.ops.split(",")))
@@ -62,8 +62,12 @@ def main():
             ok = proc.returncode == 0 and passed and passed.group(1) == passed.group(2) and forced
             failed += not ok
             print(f"{variant['name']:12} {op:15} {passed.group(0) if passed else 'no summary':22} "
-                  f"{time.time() - started:6.1f} s {'' if ok else 'FAILED ' + (proc.stdout + proc.stderr)[-600:]}",
-                  flush=True)
+                  f"{time.time() - started:6.1f} s{'' if ok else ' FAILED'}", flush=True)
+            if not ok:  # the failing cases with their error lines (NMSE, ...), colours stripped
+                text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+                for line in text.splitlines():
+                    if "FAIL" in line or "NMSE" in line or "error" in line.lower():
+                        print("    " + line.strip()[:300], flush=True)
     return 1 if failed else 0
 
 
