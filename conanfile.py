@@ -189,16 +189,27 @@ DISPATCH_FEATURES = {
     "x86_64": [flag[len("GGML_"):] for flag in _X86_FLAGS],
     "armv8": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16", "SVE"],
 }
-# where the dispatcher is supported: the symbol renaming is ELF-only so far (PE/COFF also needs
-# the .text$<symbol> sections renamed), and the x86 probe needs GCC/Clang's <cpuid.h> (armv8: getauxval)
-DISPATCH_OS = {"Linux", "FreeBSD"}
-DISPATCH_COMPILERS = {"gcc", "clang"}
+# where cpu_baseline=dispatch is supported, per OS: the arches with a DISPATCH_PROBE that works
+# there (x86: GCC/Clang's <cpuid.h>; armv8: getauxval/elf_aux_info) and the compilers whose objects
+# CpuDispatch can rename (ELF; on Windows MinGW-w64's PE/COFF, whose COMDAT sections are renamed
+# too). Left out: MSVC (no <cpuid.h> or __typeof__, and no binutils for its objects), clang on
+# Windows (clang-cl objects never tried), armv8 Windows (no HWCAP probe), macOS (Mach-O never tried).
+DISPATCH_TARGETS = {
+    "Linux": {"arch": ["x86_64", "armv8"], "compiler": ["gcc", "clang"]},
+    "FreeBSD": {"arch": ["x86_64", "armv8"], "compiler": ["gcc", "clang"]},
+    "Windows": {"arch": ["x86_64"], "compiler": ["gcc"]},
+}
+
+
+def dispatch_supported(os_, arch, compiler):
+    row = DISPATCH_TARGETS.get(os_)
+    return bool(row) and arch in row["arch"] and compiler in row["compiler"]
 
 
 def default_baseline(os_, arch, compiler):
     """The cpu_baseline default: dispatch where it is supported (arch, OS and compiler), else the
     arch's single level."""
-    if arch in CPU_BASELINES["dispatch"]["arch"] and os_ in DISPATCH_OS and compiler in DISPATCH_COMPILERS:
+    if dispatch_supported(os_, arch, compiler):
         return "dispatch"
     return DEFAULT_BASELINE.get(arch, "generic")
 
@@ -597,9 +608,11 @@ class CpuDispatch:
         self.arch = str(conanfile.settings.arch)
         self.variants = CPU_VARIANTS[self.arch]
         self.folder = os.path.join(conanfile.build_folder, "cpu-dispatch")
+        # PE/COFF (MinGW-w64) or ELF objects: what marks a COMDAT group differs (see _comdat)
+        self.coff = conanfile.settings.os == "Windows"
         cache = load(conanfile, os.path.join(conanfile.build_folder, "CMakeCache.txt"))
         self.tools = {tool: re.search(rf"^CMAKE_{tool}:\w+=(.+)$", cache, re.M).group(1)
-                      for tool in ("AR", "NM", "OBJCOPY", "READELF")}
+                      for tool in ("AR", "NM", "OBJCOPY", "OBJDUMP" if self.coff else "READELF")}
 
     @staticmethod
     def prefix(variant):
@@ -625,7 +638,7 @@ class CpuDispatch:
                             f"{', '.join(v['name'] for v in self.variants)} and the dispatcher")
 
     def _cmake(self, source, folder, variables):
-        """Configure and build one CMake project with the main build's toolchain and generator."""
+        """Configure one CMake project with the main build's toolchain and generator."""
         lines = []
         for key, value in variables.items():
             kind = "BOOL" if isinstance(value, bool) else "STRING"
@@ -651,9 +664,28 @@ class CpuDispatch:
         self.cf.run(f'cmake --build "{folder}" --target ggml-cpu --parallel {build_jobs(self.cf)}')
         return folder
 
+    def _comdat(self, objects):
+        """COMDAT groups of the objects: the signature symbols of ELF groups (`readelf -g`; local
+        ones too, such as GCC's ...D5Ev), which the symbol renaming covers; for PE/COFF
+        {object: [link-once section]}, which get renamed as well: GNU ld folds PE link-once
+        sections of the same name (.xdata$<function> and .pdata$<function> have no COMDAT symbol
+        at all), and with renamed symbols alone the DLL failed to link (one variant's
+        .rdata$.refptr.<table> kept, the others' renamed .refptr symbols undefined)."""
+        import subprocess
+        if not self.coff:
+            groups = subprocess.run([self.tools["READELF"], "-gW"] + objects, check=True,
+                                    capture_output=True, text=True).stdout
+            return set(re.findall(r"\[([^\]\s]+)\] contains", groups)), {}
+        sections = {}
+        for obj in objects:
+            listing = subprocess.run([self.tools["OBJDUMP"], "-h", "-w", obj], check=True,
+                                     capture_output=True, text=True).stdout
+            sections[obj] = re.findall(r"^\s*\d+\s+(\S+)\s.*\bLINK_ONCE_", listing, re.M)
+        return set(), sections
+
     def _renamed(self, variant, objdir):
-        """Copies of a variant's objects with every symbol they define renamed, and the names of
-        the functions they define globally."""
+        """Copies of a variant's objects with every symbol they define renamed (and on PE/COFF
+        their link-once sections), and the names of the functions they define globally."""
         import subprocess
         objects = sorted(str(p) for p in Path(objdir).rglob("*") if p.suffix in (".o", ".obj"))
         if not objects:
@@ -662,19 +694,30 @@ class CpuDispatch:
                                  capture_output=True, text=True).stdout
         rows = [line.split() for line in listing.splitlines()]
         rows = [row for row in rows if len(row) >= 2 and len(row[1]) == 1 and row[1] not in "NnUw"]
-        symbols = {row[0] for row in rows}
-        groups = subprocess.run([self.tools["READELF"], "-gW"] + objects, check=True,
-                                capture_output=True, text=True).stdout
-        symbols |= set(re.findall(r"\[([^\]\s]+)\] contains", groups))
+        signatures, sections = self._comdat(objects)
         prefix = self.prefix(variant)
+
+        def section_name(section):  # .text$name -> .text$<prefix>name
+            base, _, rest = section.partition("$")
+            return f"{base}${prefix}{rest}"
+        # COFF section symbols (local, named as their section: .text, .text$name) keep their
+        # section's name: those of renamed sections get the same new name, the others none
+        symbols = {row[0] for row in rows if not (self.coff and row[1].islower() and row[0].startswith("."))}
+        renames = {s: prefix + s for s in symbols | signatures}
+        renames.update({s: section_name(s) for names in sections.values() for s in names})
         mapping = os.path.join(self.folder, f"{variant['name']}.redefine")
-        save(self.cf, mapping, "".join(f"{s} {prefix}{s}\n" for s in sorted(symbols)))
+        save(self.cf, mapping, "".join(f"{s} {renames[s]}\n" for s in sorted(renames)))
         renamed = []
         for obj in objects:
             out = os.path.join(self.folder, "objects", f"{variant['name']}__" +
                                os.path.relpath(obj, objdir).replace(os.sep, "_"))
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            subprocess.run([self.tools["OBJCOPY"], f"--redefine-syms={mapping}", obj, out], check=True)
+            options = [f"--redefine-syms={mapping}"]
+            options += [f"--rename-section={section}={section_name(section)}" for section in sections.get(obj, [])]
+            arguments = out + ".args"  # an options file: an object can have thousands of sections
+            save(self.cf, arguments, "\n".join(options) + "\n")
+            subprocess.run([self.tools["OBJCOPY"], f"@{arguments}", obj, out], check=True)
+            os.remove(arguments)
             renamed.append(out)
         return renamed, {row[0] for row in rows if row[1] in "TW"}
 
@@ -835,11 +878,13 @@ class LlamaCppConan(ConanFile):
             raise ConanInvalidConfiguration(
                 f"cpu_baseline={baseline} is not valid for arch={arch}; "
                 f"choose one of: {', '.join(choices)}")
-        if baseline == "dispatch" and (os_ not in DISPATCH_OS or str(self.settings.compiler) not in DISPATCH_COMPILERS):
+        compiler = str(self.settings.compiler)
+        if baseline == "dispatch" and not dispatch_supported(os_, arch, compiler):
+            where = "; ".join(f"{o} {'/'.join(r['arch'])} with {'/'.join(r['compiler'])}"
+                              for o, r in DISPATCH_TARGETS.items())
             raise ConanInvalidConfiguration(
-                f"cpu_baseline=dispatch is not supported for os={os_} compiler={self.settings.compiler} "
-                f"yet (only {'/'.join(sorted(DISPATCH_OS))} with {'/'.join(sorted(DISPATCH_COMPILERS))}): "
-                f"pick one level such as {DEFAULT_BASELINE.get(arch, 'generic')}")
+                f"cpu_baseline=dispatch is not supported for os={os_} arch={arch} compiler={compiler} "
+                f"yet (only {where}): pick one level such as {DEFAULT_BASELINE.get(arch, 'generic')}")
         if baseline == "native" and cross_building(self):
             raise ConanInvalidConfiguration(
                 f"cpu_baseline=native cannot be used when cross building for arch={arch}: "
