@@ -43,6 +43,20 @@ def cpu_info():
     return fields.get("model name", "unknown CPU"), set(fields.get("flags", "").split())
 
 
+# /proc/cpuinfo flags (what the kernel reports: CPU support and enabled OS state) per ggml x86 ISA
+# flag: an account of what the dispatcher's CPUID/XCR0 probe must find that does not share its code
+CPUINFO_X86 = {"SSE42": {"sse4_2", "ssse3", "sse4_1", "popcnt"}, "AVX": {"avx"}, "F16C": {"f16c"}, "FMA": {"fma"},
+               "BMI2": {"bmi2"}, "AVX2": {"avx2"}, "AVX_VNNI": {"avx_vnni"},
+               "AVX512": {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"},
+               "AVX512_VBMI": {"avx512vbmi"}, "AVX512_VNNI": {"avx512_vnni"}}
+
+
+def runnable_variants():
+    """The recipe's x86_64 dispatch variants this machine's CPU can run, lowest first (by /proc/cpuinfo)."""
+    flags = cpu_info()[1]
+    return [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"] if all(CPUINFO_X86[isa] <= flags for isa in v["isa"])]
+
+
 # upstream's test-backend-ops, mode test -b CPU (CPU backend vs ggml's reference path), per forced
 # variant (tests/test_cpu_dispatch.py, bench/cross_backend_ops.py):
 # the ops of a llama graph on small shapes, matrix products with the bench models' weight types

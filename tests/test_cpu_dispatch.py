@@ -14,25 +14,14 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import BACKEND_OPS, cpu_info, instructions_by_variant, load_recipe, needs, run_loader
+from conftest import BACKEND_OPS, cpu_info, instructions_by_variant, load_recipe, needs, run_loader, runnable_variants
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
 ENV = RECIPE.CPU_VARIANT_ENV
 
-# /proc/cpuinfo flags (what the kernel reports: CPU support and enabled OS state) per ggml ISA
-# flag: an independent account of what the dispatcher's CPUID/XCR0 probe must find
-CPUINFO = {"SSE42": {"sse4_2", "ssse3", "sse4_1", "popcnt"}, "AVX": {"avx"}, "F16C": {"f16c"}, "FMA": {"fma"},
-           "BMI2": {"bmi2"}, "AVX2": {"avx2"}, "AVX_VNNI": {"avx_vnni"},
-           "AVX512": {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"},
-           "AVX512_VBMI": {"avx512vbmi"}, "AVX512_VNNI": {"avx512_vnni"}}
 # qemu-user CPU models and the variant each must get (no AVX2 below Haswell)
 QEMU_MODELS = {"Nehalem": "x86-64", "SandyBridge": "x86-64", "Haswell": "haswell"}
-
-
-def runnable_here():
-    flags = cpu_info()[1]
-    return [v["name"] for v in VARIANTS if all(CPUINFO[isa] <= flags for isa in v["isa"])]
 
 
 def _variant(report):
@@ -85,9 +74,9 @@ def test_only_the_forwarders_keep_upstream_names(cpu_package):
 
 def test_native_run_picks_the_best_variant_for_this_cpu(cpu_nif):
     flags = sorted(f for f in cpu_info()[1] if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
-    expected = runnable_here()[-1]
+    expected = runnable_variants()[-1]
     got = _variant(cpu_nif["report"])
-    print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_here())}")
+    print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_variants())}")
     assert got == expected
     assert cpu_nif["report"]["failures"] == 0
 
@@ -138,7 +127,7 @@ def test_the_nif_stays_self_contained(cpu_nif):
 def test_upstream_backend_ops_pass_for_each_variant(cpu_tool, variant):
     """upstream's test-backend-ops, mode `test -b CPU -o OP` for each of BACKEND_OPS: the forced variant's
     kernels against ggml's reference path. A variant this CPU cannot run is skipped, saying so."""
-    if variant not in runnable_here():
+    if variant not in runnable_variants():
         pytest.skip(f"this CPU cannot run {variant} (and qemu emulates no AVX-512/AVX-VNNI)")
     for op, params in BACKEND_OPS:
         proc = subprocess.run([cpu_tool["tool"], "ops", "test", "-b", "CPU", "-o", op, *(["-p", params] if params else [])],

@@ -1,16 +1,19 @@
 """Cross targets built from this x86_64 machine: aarch64 and riscv64 run under qemu-user, Windows
 DLLs built with MinGW-w64 are checked as PE files and run under wine64 (macOS, which cannot be
 built here, is checked through the recipe's own link_components() in test_recipe_config.py).
-The armv8 package is runtime CPU dispatch (its default): qemu's Arm CPU models, which report exact
-HWCAPs, each get their variant here; x86_64 dispatch is tested in test_cpu_dispatch.py."""
+The armv8 and MinGW packages are runtime CPU dispatch (their default): qemu's Arm CPU models, which
+report exact HWCAPs, each get their variant here, and the MinGW DLL gets this CPU's under wine
+(its PE/COFF renaming is checked too); Linux x86_64 dispatch is tested in test_cpu_dispatch.py."""
 import os
 import re
 import shutil
+import subprocess
 
 import pytest
 
 import nifcheck
-from conftest import build_programs, instructions_by_variant, load_recipe, needs, profile, run_loader
+from conftest import (build_programs, instructions_by_variant, load_recipe, needs, profile, run_loader,
+                      runnable_variants, variant_prefixes)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -20,9 +23,10 @@ QEMU = {
 # loader under emulation, and common would add about 3 minutes of CI time to each (it was built and
 # run under wine once by hand: same chat prompt and JSON as on Linux; README "Targets")
 LEAN = {target: ["-o", "*:with_common=False"] for target in ("linux-armv8", "linux-riscv64", "windows-x86_64-mingw")}
-# test_package runs under the emulator for one target per binary format (ELF, PE); for riscv64 the
-# tests' own NIF and loader below prove the same (CI time)
-TEST_PACKAGE = {"linux-armv8", "windows-x86_64-mingw"}
+# test_package runs under an emulator for one target (PE under wine: the emulator conf path; ELF
+# test_package runs natively in the default package's create); for armv8 and riscv64 the tests' own
+# NIF and loader below prove the same (CI time)
+TEST_PACKAGE = {"windows-x86_64-mingw"}
 
 
 def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
@@ -119,18 +123,28 @@ def test_armv8_forcing_sve_on_a_cpu_without_it_is_refused(qemu_run, tmp_path):
 
 
 WINE = "/usr/lib/wine/wine64"  # Debian's wine64 loader (not on PATH without the `wine` wrapper)
+MINGW = "x86_64-w64-mingw32-"
 
 
-def test_windows_mingw_dll_runs_under_wine(conan, packages, cpu_nif, tmp_path_factory):
-    """The MinGW cross build: the DLL imports only system DLLs, and the Windows loader runs under
-    wine64 (the emulator conf, like qemu for Linux targets; test_package runs its own loader the same
-    way): it loads the DLL, writes the tiny model, generates the same greedy tokens as the Linux
-    build, and gets errors for a missing and a garbage model file."""
-    needs(shutil.which("x86_64-w64-mingw32-g++-posix"), "mingw-w64")
+@pytest.fixture(scope="module")
+def mingw_run(conan, packages, tmp_path_factory):
+    """The MinGW package (x86_64 runtime dispatch, the Windows default; its conan create runs
+    test_package under wine64, the emulator conf like qemu for Linux targets), the tests' DLL and
+    loader built against it and run under wine: (programs, report, wine environment)."""
+    needs(shutil.which(MINGW + "g++-posix"), "mingw-w64")
     needs(os.path.exists(WINE), f"wine64 ({WINE})")
-    prefix = str(tmp_path_factory.mktemp("wineprefix"))  # one prefix per session, never ~/.wine
+    env = {"WINEPREFIX": str(tmp_path_factory.mktemp("wineprefix")), "WINEDEBUG": "-all"}  # never ~/.wine
     programs, report = cross_nif(conan, packages, tmp_path_factory.mktemp("mingw"), "windows-x86_64-mingw", [WINE],
-                                 env={"WINEPREFIX": prefix, "WINEDEBUG": "-all"})
+                                 env=env)
+    return programs, report, env
+
+
+def test_windows_mingw_dll_runs_under_wine(mingw_run, packages, cpu_nif):
+    """The MinGW cross build: the DLL imports only system DLLs, and the Windows loader under wine64
+    loads it, writes the tiny model, picks the CPU variant the Linux NIF picks on this CPU,
+    generates the same greedy tokens as the Linux build, and gets errors for a missing and a
+    garbage model file."""
+    programs, report, _ = mingw_run
     binary, problems = nifcheck.check(programs["path"], exports=("lnif_",))
     assert binary.format == "PE" and binary.machine == "x86_64"
     assert problems == []
@@ -140,7 +154,64 @@ def test_windows_mingw_dll_runs_under_wine(conan, packages, cpu_nif, tmp_path_fa
     folder = packages.built["windows-x86_64-mingw"]["folder"]
     assert sorted(f for f in os.listdir(os.path.join(folder, "lib")) if f.endswith(".a")) == \
         ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
-    # it ran: under wine, same tokens as Linux x86_64, errors are errors
+    # it ran: under wine, same variant and tokens as Linux x86_64, errors are errors
+    assert _variant(report) == runnable_variants()[-1] == _variant(cpu_nif["report"])
     assert report["failures"] == 0
     assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on Linux"
     assert report["missing_file_error"] and report["garbage_file_error"]
+
+
+def test_windows_dispatch_archive_renames_every_comdat_section(mingw_run, packages):
+    """PE/COFF: GNU ld folds link-once sections by COMDAT symbol, and those without one
+    (.xdata$f, .pdata$f: unwind data) by section name. Every link-once section of the variants
+    carries its variant's prefix, like every symbol they define; what keeps an upstream name is
+    the dispatcher's forwarders. Each variant keeps its own code (no AVX in the floor, AVX-512 in
+    skylakex), not the same objects five times."""
+    needs(shutil.which(MINGW + "objdump"), "binutils-mingw-w64")
+    folder = packages.built["windows-x86_64-mingw"]["folder"]
+    archive = os.path.join(folder, "lib", "libggml-cpu.a")
+    prefixes = tuple(variant_prefixes())
+    variants = [f"{name}__" for name in variant_prefixes().values()]  # CpuDispatch's object names
+    headers = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True)
+    assert "warning" not in headers.stderr, headers.stderr[:2000]  # e.g. a COMDAT symbol left behind its section
+    # per archive member: the variants' objects (the dispatcher's own link-once .refptr sections aside)
+    members = re.split(r"^(\S+):\s+file format .*$", headers.stdout, flags=re.M)[1:]
+    link_once = [name for member, text in zip(members[::2], members[1::2]) if member.startswith(tuple(variants))
+                 for name in re.findall(r"^\s*\d+\s+(\S+)\s.*\bLINK_ONCE_", text, re.M)]
+    unprefixed = [name for name in link_once if not name.partition("$")[2].startswith(prefixes)]
+    print(f"{len(link_once)} link-once sections, {len(unprefixed)} without a variant prefix: {unprefixed[:5]}")
+    assert len(link_once) > 1000 and unprefixed == [], "every variant keeps its own COMDAT sections"
+    listing = subprocess.run([MINGW + "nm", "--defined-only", "-P", archive], capture_output=True, text=True,
+                             check=True).stdout
+    # global names without a variant prefix (the dispatcher's .refptr.<variant symbol> pointers aside)
+    plain = {row.split()[0] for row in listing.splitlines() if len(row.split()) >= 2 and row.split()[1] in "TDBR"
+             and not row.split()[0].removeprefix(".refptr.").startswith(prefixes)}
+    header = os.path.join(folder, "include", "ggml-cpu.h")
+    declared = {name for _, name, _ in load_recipe().header_functions(open(header).read())}
+    assert plain - declared == {"llama_cpp_cpu_variant"}, sorted(plain - declared)[:10]
+    counts = instructions_by_variant(MINGW + "objdump", archive, {"ymm": r"%ymm", "zmm": r"%zmm"})
+    print({name: (c["lines"], c["ymm"], c["zmm"]) for name, c in counts.items()})
+    assert counts["x86-64"]["lines"] > 10000 and counts["x86-64"]["ymm"] == counts["x86-64"]["zmm"] == 0
+    assert counts["haswell"]["ymm"] > 1000 and counts["skylakex"]["zmm"] > 1000
+    assert counts["-"]["ymm"] == counts["-"]["zmm"] == 0, "the dispatcher runs on any x86-64"
+
+
+def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
+    """LLAMA_CPP_CPU_VARIANT reaches the DLL through wine's environment: the floor, forced, gives
+    the same tokens; a variant this CPU cannot run (or, on a CPU that runs them all, an unknown
+    name) is one error line and a DLL that stays alive, never a crash."""
+    programs, _, wine_env = mingw_run
+    env = load_recipe().CPU_VARIANT_ENV
+    proc, report = run_loader(programs, str(tmp_path / "floor"), emulator=[WINE],
+                              env={**wine_env, env: "x86-64", "LNIF_VERBOSE": "1"})
+    assert _variant(report) == "x86-64" and f"forced by {env}" in proc.stderr
+    assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
+    names = [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"]]
+    refused = next((n for n in names if n not in runnable_variants()), "no-such-cpu")
+    proc, report = run_loader(programs, str(tmp_path / "refused"), emulator=[WINE],
+                              env={**wine_env, env: refused, "LNIF_VERBOSE": "1"}, check=False)
+    errors = [line for line in proc.stderr.splitlines() if f"{env}={refused}" in line]
+    print(refused, errors)
+    assert proc.returncode == 1, f"the loader must return its failure status, not crash: {proc.returncode}"
+    assert len(errors) == 1 and ("lacks" in errors[0] or "not a variant" in errors[0]), proc.stderr[-3000:]
+    assert report and _variant(report) == "none" and report["failures"] > 0
