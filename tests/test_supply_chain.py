@@ -51,11 +51,13 @@ def _unshare_works():
 def second_build(tmp_path_factory):
     """The default package built a second time, in another CONAN_HOME with a longer path, inside a
     network namespace with no network at all, with SOURCE_DATE_EPOCH set. The first attempt is
-    killed (SIGKILL) after 20 compile steps; the second completes. One build serves the interrupt
-    and the reproducibility tests (CI time)."""
+    killed (SIGKILL) after 6 compile steps; the second completes. One build serves the interrupt
+    and the reproducibility tests (CI time), without test_package: the bytes it compares are those
+    the default package's create ran test_package on."""
     needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
-    args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64")]
+    args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"),
+            "-tf", ""]
     env = {**other.env, "SOURCE_DATE_EPOCH": "1700000000"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     killed = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -65,7 +67,7 @@ def second_build(tmp_path_factory):
     for line in killed.stdout:
         if "Building C" in line:
             compiled += 1
-        if compiled >= 20 or time.time() > deadline:
+        if compiled >= 6 or time.time() > deadline:
             break
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
@@ -78,10 +80,10 @@ def second_build(tmp_path_factory):
 
 def test_interrupted_build_recovers(second_build):
     """Kill conan create mid-compile; nothing half-built is registered, the next run succeeds."""
-    assert second_build["compiled_before_kill"] >= 20, "the build never reached the compile step"
+    assert second_build["compiled_before_kill"] >= 6, "the build never reached the compile step"
     assert second_build["registered_after_kill"] == 0, "a half-built package was registered"
     proc = second_build["proc"]
-    assert proc.returncode == 0, "the rebuilt package passes test_package (create fails otherwise):\n" + proc.stdout[-4000:]
+    assert proc.returncode == 0, "the second run must build and package:\n" + proc.stdout[-4000:]
 
 
 def test_reproducible_offline_build(cpu_package, second_build):
