@@ -9,9 +9,9 @@ import pytest
 
 from harness import (ARCHIVE, BACKEND_OPS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
-                     erl_nif_include, extract_upstream, instructions_by_variant, load_call_unload, load_recipe,
-                     make_cuda_toolkit, package_node, profile, run_loader, runnable_variants, source_mirror,
-                     variant_prefixes)
+                     declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
+                     load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, profile,
+                     run_loader, runnable_variants, source_mirror, variant_prefixes)
 
 
 def needs(available, what):

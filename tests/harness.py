@@ -3,6 +3,7 @@ archive name and sha256 from conandata.yml, the source-mirror lookup, a Conan ru
 CONAN_HOME, variant builds, the test programs (tests/programs) built against a package and run,
 and the CUDA toolkit scaffolding. It never reads test_package's log or build folder, and does not
 import pytest, so bench/ scripts use it as plain Python."""
+import functools
 import glob
 import json
 import os
@@ -77,6 +78,23 @@ def variant_prefixes(arch="x86_64"):
     """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
     recipe = load_recipe()
     return {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS[arch]}
+
+
+def plain_definitions(nm, archive, kinds):
+    """What a cpu_baseline=dispatch archive defines under a name without a variant prefix: the
+    symbols `nm -P` lists with a type letter in `kinds`, a MinGW `.refptr.<name>` pointer judged
+    by <name>. In a correct archive these are the forwarders and llama_cpp_cpu_variant."""
+    prefixes = tuple(variant_prefixes())
+    listing = subprocess.run([nm, "--defined-only", "-P", archive], capture_output=True, text=True,
+                             check=True).stdout
+    rows = [row.split() for row in listing.splitlines()]
+    return {r[0] for r in rows if len(r) >= 2 and r[1] in kinds and not r[0].removeprefix(".refptr.").startswith(prefixes)}
+
+
+def declared_cpu_functions(package_folder):
+    """The functions the package's ggml-cpu.h declares (the recipe's own header parser)."""
+    with open(os.path.join(package_folder, "include", "ggml-cpu.h")) as f:
+        return {name for _, name, _ in load_recipe().header_functions(f.read())}
 
 
 def instructions_by_variant(objdump, archive, patterns, arch="x86_64"):
@@ -158,8 +176,10 @@ def build_package(conan, *args, env=None, check=True, graph=False):
                  check=check, graph=graph)
 
 
+@functools.lru_cache(maxsize=None)
 def load_recipe():
-    """conanfile.py as a module, for its tables and link_components()."""
+    """conanfile.py as a module, for its tables and link_components(); executed once per process
+    (callers only read it)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("llama_cpp_recipe", os.path.join(ROOT, "conanfile.py"))
     module = importlib.util.module_from_spec(spec)

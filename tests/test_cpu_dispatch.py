@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import BACKEND_OPS, cpu_info, instructions_by_variant, load_recipe, needs, run_loader, runnable_variants
+from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant, load_recipe, needs,
+                      plain_definitions, run_loader, runnable_variants)
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -57,12 +58,8 @@ def test_only_the_forwarders_keep_upstream_names(cpu_package):
     share one variant's inline functions with all); what keeps a plain name is one forwarder per
     function ggml-cpu.h declares, and llama_cpp_cpu_variant."""
     archive = os.path.join(cpu_package["folder"], "lib", "libggml-cpu.a")
-    listing = subprocess.run(["nm", "--defined-only", "-P", archive], capture_output=True, text=True,
-                             check=True).stdout
-    plain = {row.split()[0] for row in listing.splitlines()
-             if len(row.split()) >= 2 and row.split()[1] in "TWVDBRu" and not row.startswith("cpuvar_")}
-    header = os.path.join(cpu_package["folder"], "include", "ggml-cpu.h")
-    declared = {name for _, name, _ in RECIPE.header_functions(open(header).read())}
+    plain = plain_definitions("nm", archive, "TWVDBRu")
+    declared = declared_cpu_functions(cpu_package["folder"])
     # upstream declares ggml_threadpool_get_n_threads but defines it nowhere: not forwardable
     assert plain == (declared - {"ggml_threadpool_get_n_threads"}) | {"llama_cpp_cpu_variant"}, \
         sorted(plain ^ declared)

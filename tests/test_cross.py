@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import (build_programs, instructions_by_variant, load_recipe, needs, profile, run_loader,
-                      runnable_variants, variant_prefixes)
+from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, load_recipe, needs,
+                      plain_definitions, profile, run_loader, runnable_variants, variant_prefixes)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -170,25 +170,20 @@ def test_windows_dispatch_archive_renames_every_comdat_section(mingw_run, packag
     needs(shutil.which(MINGW + "objdump"), "binutils-mingw-w64")
     folder = packages.built["windows-x86_64-mingw"]["folder"]
     archive = os.path.join(folder, "lib", "libggml-cpu.a")
-    prefixes = tuple(variant_prefixes())
-    variants = [f"{name}__" for name in variant_prefixes().values()]  # CpuDispatch's object names
+    prefixes = variant_prefixes()
+    variants = tuple(f"{name}__" for name in prefixes.values())  # CpuDispatch's object names
     headers = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True)
     assert "warning" not in headers.stderr, headers.stderr[:2000]  # e.g. a COMDAT symbol left behind its section
     # per archive member: the variants' objects (the dispatcher's own link-once .refptr sections aside)
     members = re.split(r"^(\S+):\s+file format .*$", headers.stdout, flags=re.M)[1:]
-    link_once = [name for member, text in zip(members[::2], members[1::2]) if member.startswith(tuple(variants))
+    link_once = [name for member, text in zip(members[::2], members[1::2]) if member.startswith(variants)
                  for name in re.findall(r"^\s*\d+\s+(\S+)\s.*\bLINK_ONCE_", text, re.M)]
-    unprefixed = [name for name in link_once if not name.partition("$")[2].startswith(prefixes)]
+    unprefixed = [name for name in link_once if not name.partition("$")[2].startswith(tuple(prefixes))]
     print(f"{len(link_once)} link-once sections, {len(unprefixed)} without a variant prefix: {unprefixed[:5]}")
     assert len(link_once) > 1000 and unprefixed == [], "every variant keeps its own COMDAT sections"
-    listing = subprocess.run([MINGW + "nm", "--defined-only", "-P", archive], capture_output=True, text=True,
-                             check=True).stdout
     # global names without a variant prefix (the dispatcher's .refptr.<variant symbol> pointers aside)
-    plain = {row.split()[0] for row in listing.splitlines() if len(row.split()) >= 2 and row.split()[1] in "TDBR"
-             and not row.split()[0].removeprefix(".refptr.").startswith(prefixes)}
-    header = os.path.join(folder, "include", "ggml-cpu.h")
-    declared = {name for _, name, _ in load_recipe().header_functions(open(header).read())}
-    assert plain - declared == {"llama_cpp_cpu_variant"}, sorted(plain - declared)[:10]
+    extra = plain_definitions(MINGW + "nm", archive, "TDBR") - declared_cpu_functions(folder)
+    assert extra == {"llama_cpp_cpu_variant"}, sorted(extra)[:10]
     counts = instructions_by_variant(MINGW + "objdump", archive, {"ymm": r"%ymm", "zmm": r"%zmm"})
     print({name: (c["lines"], c["ymm"], c["zmm"]) for name, c in counts.items()})
     assert counts["x86-64"]["lines"] > 10000 and counts["x86-64"]["ymm"] == counts["x86-64"]["zmm"] == 0
@@ -206,8 +201,8 @@ def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
                               env={**wine_env, env: "x86-64", "LNIF_VERBOSE": "1"})
     assert _variant(report) == "x86-64" and f"forced by {env}" in proc.stderr
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
-    names = [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"]]
-    refused = next((n for n in names if n not in runnable_variants()), "no-such-cpu")
+    names, runnable = [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"]], runnable_variants()
+    refused = next((n for n in names if n not in runnable), "no-such-cpu")
     proc, report = run_loader(programs, str(tmp_path / "refused"), emulator=[WINE],
                               env={**wine_env, env: refused, "LNIF_VERBOSE": "1"}, check=False)
     errors = [line for line in proc.stderr.splitlines() if f"{env}={refused}" in line]
