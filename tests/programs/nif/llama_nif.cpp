@@ -4,6 +4,7 @@
 #include "llama_nif.h"
 
 #include "ggml-backend.h"
+#include "ggml-cpu.h"
 #include "llama.h"
 #if __has_include("llama-cpp-cpu-variant.h")
 #include "llama-cpp-cpu-variant.h"
@@ -27,6 +28,10 @@ struct lnif_model {
     llama_model * model = nullptr;
     llama_context * ctx = nullptr;
     const llama_vocab * vocab = nullptr;
+    // thread pools lnif_bench attached, freed after the context: ggml's CPU backend keeps a pointer
+    // to the last pool it ran on (and pauses it when given another), detached or not
+    std::vector<ggml_threadpool *> pools;
+    int pool_threads = 0;
 };
 
 namespace {
@@ -158,6 +163,7 @@ lnif_model * lnif_open(const char * path, int vocab_only, int n_ctx) {
 void lnif_close(lnif_model * m) {
     if (!m) return;
     if (m->ctx) llama_free(m->ctx);
+    for (ggml_threadpool * pool : m->pools) ggml_threadpool_free(pool);
     if (m->model) llama_model_free(m->model);
     delete m;
 }
@@ -243,6 +249,16 @@ int lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * 
         std::vector<llama_token> prompt(n_prompt);
         for (int i = 0; i < n_prompt; ++i) prompt[i] = (llama_token) ((i * 7919 + 13) % n_vocab);
         if (n_threads > 0) llama_set_n_threads(m->ctx, n_threads, n_threads);
+        // a thread pool that stays, as llama-bench attaches one: without it ggml-cpu starts and
+        // joins its threads on every llama_decode, which a 1-token step mostly measures
+        if (m->pool_threads != llama_n_threads(m->ctx)) {
+            ggml_threadpool_params tpp = ggml_threadpool_params_default(llama_n_threads(m->ctx));
+            ggml_threadpool * pool = ggml_threadpool_new(&tpp);
+            if (!pool) return fail("ggml_threadpool_new failed");
+            m->pools.push_back(pool);
+            m->pool_threads = tpp.n_threads;
+            llama_attach_threadpool(m->ctx, pool, nullptr);
+        }
 
         llama_memory_clear(llama_get_memory(m->ctx), true);
         auto t0 = clock::now();
