@@ -13,7 +13,7 @@ speed, measured side by side in one run on one machine, as pair-by-pair ratios.
 2. size    every packaged archive of the single-baseline (x86-64-v3) package of llama + ggml
            alone (with_common=False); its test NIF unstripped and stripped.
 3. runtime prompt processing (512 tokens) and generation (128 tokens) tokens/s of our NIF
-           (lnif_bench, the same decode calls llama-bench makes) vs upstream's llama-bench from two
+           (lnif_bench: the same decode calls llama-bench makes, on a thread pool that stays) vs upstream's llama-bench from two
            upstream builds of the same source: the default (shared libs, GGML_NATIVE) and the
            portable one above (DL, all variants); same model files (34 M-parameter seeded random
            llama: F16, Q8_0, Q4_0 via upstream llama-quantize), same thread count; our variants
@@ -340,9 +340,12 @@ def main():
     ap.add_argument("--no-upstream-native", dest="upstream_native", action="store_false",
                     help="skip upstream's default (GGML_NATIVE) build; its ratio column stays empty")
     ap.add_argument("--report", default=None, help="write the markdown report here as well")
+    ap.add_argument("--work", default=None, help="work in this folder and keep it (a later run with the same "
+                    "folder reuses the packages built there); default: a temporary folder, removed at the end")
     args = ap.parse_args()
     started = datetime.datetime.now()
-    work = tempfile.mkdtemp(prefix="llama-bench-")
+    work = os.path.abspath(args.work) if args.work else tempfile.mkdtemp(prefix="llama-bench-")
+    os.makedirs(work, exist_ok=True)
     log(f"work folder {work}")
     build = None if args.skip_build else bench_build(work, args.repeat)
     home = build["home"] if build else new_home(os.path.join(work, "home"))
@@ -364,7 +367,8 @@ def main():
     if args.report:
         with open(args.report, "w") as f:
             f.write(text + "\n")
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
