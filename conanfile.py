@@ -1007,8 +1007,13 @@ class LlamaCppConan(ConanFile):
                 f"-ffile-prefix-map={self.build_folder}=build",
                 # one section per function/object, so a consumer's --gc-sections (-dead_strip on
                 # Apple) drops what its module never reaches: 6.50 -> 5.22 MB for the stripped NIF
-                "-ffunction-sections", "-fdata-sections",
+                "-ffunction-sections",
             ]
+            if self.settings.os != "Windows":
+                # not for PE/COFF: there gcc gives every zero-initialized global a file-backed
+                # .data$<name> section (no .bss$), and ggml-cpu's 0.5 MB of tables per CPU
+                # variant would be written into each DLL (tests/test_cross.py)
+                flags.append("-fdata-sections")
             tc.extra_cflags.extend(flags)
             tc.extra_cxxflags.extend(flags)
         tc.generate()

@@ -191,6 +191,27 @@ def test_windows_dispatch_archive_renames_every_comdat_section(mingw_run, packag
     assert counts["-"]["ymm"] == counts["-"]["zmm"] == 0, "the dispatcher runs on any x86-64"
 
 
+def big_data_sections(archive, least=64 * 1024):
+    """(member, section, size) of every `.data$<name>` section of `least` bytes or more in a
+    MinGW archive: what gcc's -fdata-sections makes of a zero-initialized global on PE/COFF
+    (file-backed data instead of .bss), each written out in full into a DLL."""
+    out = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True).stdout
+    members = re.split(r"^(\S+):\s+file format .*$", out, flags=re.M)[1:]
+    return [(member, name, int(size, 16)) for member, text in zip(members[::2], members[1::2])
+            for name, size in re.findall(r"^\s*\d+\s+(\.data\$\S+)\s+([0-9a-f]+)\s", text, re.M)
+            if int(size, 16) >= least]
+
+
+def test_windows_zero_tables_stay_out_of_the_dll(mingw_run, packages):
+    """ggml-cpu's zero-initialized tables (about 0.5 MB per CPU variant) are .bss, not file data:
+    no archive of the MinGW package has a .data$ section of 64 KiB or more."""
+    needs(shutil.which(MINGW + "objdump"), "binutils-mingw-w64")
+    lib = os.path.join(packages.built["windows-x86_64-mingw"]["folder"], "lib")
+    found = [row for a in sorted(os.listdir(lib)) if a.endswith(".a") for row in big_data_sections(os.path.join(lib, a))]
+    print(f"{len(found)} large .data$ sections: {found[:6]}")
+    assert found == []
+
+
 def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
     """LLAMA_CPP_CPU_VARIANT reaches the DLL through wine's environment: the floor, forced, gives
     the same tokens; a variant this CPU cannot run (or, on a CPU that runs them all, an unknown
