@@ -161,6 +161,21 @@ def test_windows_mingw_dll_runs_under_wine(mingw_run, packages, cpu_nif):
     assert report["missing_file_error"] and report["garbage_file_error"]
 
 
+def section_headers(archive):
+    """`objdump -h -w` of a MinGW archive: (member, section name, size, the header's whole line,
+    flags included) for every section of every member, and what objdump wrote to stderr."""
+    proc = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True)
+    rows, member = [], None
+    for line in proc.stdout.splitlines():
+        start = re.match(r"^(\S+):\s+file format ", line)
+        section = re.match(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s", line)
+        if start:
+            member = start.group(1)
+        elif section and member:
+            rows.append((member, section.group(1), int(section.group(2), 16), line))
+    return rows, proc.stderr
+
+
 def test_windows_dispatch_archive_renames_every_comdat_section(mingw_run, packages):
     """PE/COFF: GNU ld folds link-once sections by COMDAT symbol, and those without one
     (.xdata$f, .pdata$f: unwind data) by section name. Every link-once section of the variants
@@ -172,12 +187,11 @@ def test_windows_dispatch_archive_renames_every_comdat_section(mingw_run, packag
     archive = os.path.join(folder, "lib", "libggml-cpu.a")
     prefixes = variant_prefixes()
     variants = tuple(f"{name}__" for name in prefixes.values())  # CpuDispatch's object names
-    headers = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True)
-    assert "warning" not in headers.stderr, headers.stderr[:2000]  # e.g. a COMDAT symbol left behind its section
-    # per archive member: the variants' objects (the dispatcher's own link-once .refptr sections aside)
-    members = re.split(r"^(\S+):\s+file format .*$", headers.stdout, flags=re.M)[1:]
-    link_once = [name for member, text in zip(members[::2], members[1::2]) if member.startswith(variants)
-                 for name in re.findall(r"^\s*\d+\s+(\S+)\s.*\bLINK_ONCE_", text, re.M)]
+    sections, warnings = section_headers(archive)
+    assert "warning" not in warnings, warnings[:2000]  # e.g. a COMDAT symbol left behind its section
+    # the variants' objects (the dispatcher's own link-once .refptr sections aside)
+    link_once = [name for member, name, _, line in sections
+                 if member.startswith(variants) and re.search(r"\bLINK_ONCE_", line)]
     unprefixed = [name for name in link_once if not name.partition("$")[2].startswith(tuple(prefixes))]
     print(f"{len(link_once)} link-once sections, {len(unprefixed)} without a variant prefix: {unprefixed[:5]}")
     assert len(link_once) > 1000 and unprefixed == [], "every variant keeps its own COMDAT sections"
@@ -195,11 +209,8 @@ def big_data_sections(archive, least=64 * 1024):
     """(member, section, size) of every `.data$<name>` section of `least` bytes or more in a
     MinGW archive: what gcc's -fdata-sections makes of a zero-initialized global on PE/COFF
     (file-backed data instead of .bss), each written out in full into a DLL."""
-    out = subprocess.run([MINGW + "objdump", "-h", "-w", archive], capture_output=True, text=True, check=True).stdout
-    members = re.split(r"^(\S+):\s+file format .*$", out, flags=re.M)[1:]
-    return [(member, name, int(size, 16)) for member, text in zip(members[::2], members[1::2])
-            for name, size in re.findall(r"^\s*\d+\s+(\.data\$\S+)\s+([0-9a-f]+)\s", text, re.M)
-            if int(size, 16) >= least]
+    return [(member, name, size) for member, name, size, _ in section_headers(archive)[0]
+            if name.startswith(".data$") and size >= least]
 
 
 def test_windows_zero_tables_stay_out_of_the_dll(mingw_run, packages):
