@@ -130,7 +130,8 @@ def test_upload_then_install_from_a_remote_without_building(conan, cpu_package, 
     conan("remote", "add", "local", conan_server, "--force")
     try:
         conan("remote", "login", "local", "ci", "-p", "ci-password")
-        conan("upload", REF, "-r", "local", "-c")
+        # the default package alone (the session's other variants would be compressed and sent too)
+        conan("upload", cpu_package["pref"], "-r", "local", "-c")
     finally:  # the session's other tests must not see a remote that is about to go away
         conan("remote", "remove", "local")
     consumer = Conan(str(tmp_path / "consumer_home"))
