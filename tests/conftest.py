@@ -7,11 +7,26 @@ import subprocess
 
 import pytest
 
-from harness import (ARCHIVE, BACKEND_OPS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
+from harness import (ARCHIVE, BACKEND_OPS, LAVAPIPE_OPS, PARTS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
                      declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
                      load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, profile,
                      run_loader, runnable_variants, source_mirror, variant_prefixes)
+
+
+XDG_DIRS = {"XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config", "XDG_DATA_HOME": "xdg-data"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_user_dirs(tmp_path_factory):
+    """The XDG cache, config and data folders of every process the tests start point into the
+    session's temporary folder: mesa's lavapipe writes its shader cache to ~/.cache (a warm cache
+    also hid the real cost of compiling shaders from CI's timings), wine its menus to ~/.config
+    and ~/.local/share. Tests never write the user's home."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, folder in XDG_DIRS.items():
+            env.setenv(name, str(tmp_path_factory.mktemp(folder)))
+        yield
 
 
 def needs(available, what):
@@ -42,16 +57,6 @@ def conan(tmp_path_factory):
 @pytest.fixture(scope="session")
 def packages(conan):
     return Packages(conan)
-
-
-# One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
-# (tests/test_optional_parts.py) and backend=vulkan (tests/test_vulkan.py; with no Vulkan device
-# visible it runs exactly the CPU path the others test). Its CPU backend is one baseline,
-# x86-64-v3, instead of the default runtime dispatch (tests/test_cpu_dispatch.py proves that on
-# the cpu package): single-baseline builds stay proven, and CI skips four sub-builds. llama-common
-# is left out: the default package proves it, and here it would only add build time.
-PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
-         "-o", "*:cpu_baseline=x86-64-v3", "-o", "*:backend=vulkan"]
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,35 @@ BACKEND_OPS = [
 ]
 
 
+# One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
+# (tests/test_optional_parts.py, conftest's parts_package) and backend=vulkan (tests/test_vulkan.py; with no Vulkan device
+# visible it runs exactly the CPU path the others test). Its CPU backend is one baseline,
+# x86-64-v3, instead of the default runtime dispatch (tests/test_cpu_dispatch.py proves that on
+# the cpu package): single-baseline builds stay proven, and CI skips four sub-builds. llama-common
+# is left out: the default package proves it, and here it would only add build time.
+PARTS = ["-o", "*:with_mtmd=True", "-o", "*:with_rpc=True", "-o", "*:with_common=False",
+         "-o", "*:cpu_baseline=x86-64-v3", "-o", "*:backend=vulkan"]
+
+
+# upstream's test-backend-ops, mode test -b Vulkan0 (Vulkan vs the CPU backend), on mesa's lavapipe
+# (tests/test_vulkan.py, bench/lavapipe_ops.py). On lavapipe (a software device on 2 cores) the
+# whole suite takes hours: GET_ROWS alone 305 s, large MUL_MAT shapes minutes per case. So: every
+# case of the cheap ops; for the others the weight types of the bench models (F32/F16/Q8_0/Q4_0)
+# on upstream's small shapes (a -p regex on the case parameters). MUL_MAT takes each of its shader
+# families per type: mat-vec with one, two and three columns (n=1..3: the column loop, odd and
+# even) and mat-mat (n=9, 16). n=4..8 run the same mat-vec SPIR-V with a larger NUM_COLS
+# specialization constant, which llvmpipe compiles anew for each: 233 of the 267 s those 45 cases
+# took with a cold shader cache; bench/lavapipe_ops.py runs them all (LAVAPIPE_MUL_MAT, n any).
+LAVAPIPE_MUL_MAT = r"^type_a=(f32|f16|q8_0|q4_0),type_b=f32,m=16,n={n},k=256,bs=\[1,1\],nr=\[1,1\],per=\[0,1,2,3\],"
+LAVAPIPE_OPS = [
+    ("MUL_MAT", LAVAPIPE_MUL_MAT.format(n="(1|2|3|9|16)")),
+    ("GET_ROWS", r"^type=(f32|f16|q8_0|q4_0),"),
+    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
+    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
+    ("RMS_NORM", None), ("SOFT_MAX", None), ("ADD", None), ("MUL", None),
+]
+
+
 def variant_prefixes(arch="x86_64"):
     """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
     recipe = load_recipe()

@@ -13,23 +13,11 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import needs, run_loader
+from conftest import LAVAPIPE_OPS, needs, run_loader
 
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's
 # CI does the same to test on llvmpipe)
 LAVAPIPE = {"GGML_VK_VISIBLE_DEVICES": "0"}
-# The ops of a llama graph, each compared by test-backend-ops on Vulkan0 against the CPU backend.
-# On lavapipe (a software device on 2 cores) the whole suite takes hours: GET_ROWS alone 305 s,
-# large MUL_MAT shapes minutes per case. So: every case of the cheap ops; for the others the
-# weight types of the bench models (F32/F16/Q8_0/Q4_0) on upstream's small shapes (a -p regex on
-# the case parameters). MUL_MAT keeps mat-vec (n=1..8) and mat-mat (n=9, 16) kernels.
-OPS = [
-    ("MUL_MAT", r"^type_a=(f32|f16|q8_0|q4_0),type_b=f32,m=16,n=[0-9]+,k=256,bs=\[1,1\],nr=\[1,1\],per=\[0,1,2,3\],"),
-    ("GET_ROWS", r"^type=(f32|f16|q8_0|q4_0),"),
-    ("CPY", r"^type_src=(f32|f16),type_dst=(f32|f16|q8_0|q4_0),ne_src=\[256,"),
-    ("ROPE", r"^type=(f32|f16),ne_a=\[(64|128),[0-9]+,2,1\]"),
-    ("RMS_NORM", None), ("SOFT_MAX", None), ("ADD", None), ("MUL", None),
-]
 
 
 def _lavapipe_present():
@@ -125,7 +113,7 @@ def test_vulkan_logits_match_the_cpu(gpu_tool):
     assert result["argmax_agree"] == result["steps"], result
 
 
-@pytest.mark.parametrize("op, params", OPS, ids=[op for op, _ in OPS])
+@pytest.mark.parametrize("op, params", LAVAPIPE_OPS, ids=[op for op, _ in LAVAPIPE_OPS])
 def test_upstream_backend_ops_pass_on_lavapipe(gpu_tool, op, params):
     """upstream's test-backend-ops, mode `test -b Vulkan0 -o OP [-p PARAMS]`: Vulkan vs CPU."""
     needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
