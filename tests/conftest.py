@@ -3,7 +3,9 @@ sources from the local mirror, and each package variant built once per session. 
 live in harness.py (bench/ uses them too) and are re-exported here for the tests."""
 import os
 import shutil
+import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,6 +29,45 @@ def private_user_dirs(tmp_path_factory):
         for name, folder in XDG_DIRS.items():
             env.setenv(name, str(tmp_path_factory.mktemp(folder)))
         yield
+
+
+# Work a test module registers at import (fixture name -> function(tmp_path_factory)) to start
+# when the session starts, in a thread, if a collected test uses that fixture. Its commands
+# (background_popen) run at the lowest CPU priority: they take what the tests leave idle (a core
+# while qemu, wine, erl or Python run single-threaded, configure steps, links) and yield the CPU
+# to the tests' own builds. The fixture of that name returns the function's result
+# (background_result), waiting for it there; what still runs when the session ends is killed.
+BACKGROUND = {}
+_BACKGROUND_PROCS = []
+
+
+def background_popen(args, **kwargs):
+    """subprocess.Popen for background work: at nice 19, in its own process group."""
+    proc = subprocess.Popen(["nice", "-n", "19", *args], start_new_session=True, **kwargs)
+    _BACKGROUND_PROCS.append(proc)
+    return proc
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that wait for background work run last (stable order otherwise): the work then has
+    the whole session's idle CPU."""
+    items.sort(key=lambda item: any(name in BACKGROUND for name in item.fixturenames))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory, private_user_dirs):
+    used = {name for item in request.session.items for name in item.fixturenames}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(BACKGROUND)))
+    jobs = {name: pool.submit(work, tmp_path_factory) for name, work in BACKGROUND.items() if name in used}
+    yield jobs
+    for proc in _BACKGROUND_PROCS:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def background_result(background, name):
+    return background[name].result()
 
 
 def needs(available, what):

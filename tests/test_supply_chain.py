@@ -6,11 +6,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
-from conftest import ARCHIVE, REF, SHA256, Conan, build_package, needs, profile, source_mirror
+from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, Conan, background_popen, background_result, build_package, needs,
+                      profile, source_mirror)
 
 
 def fresh_conan(tmp_path_factory, name, mirror=None):
@@ -47,50 +47,54 @@ def _unshare_works():
     return shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0
 
 
-@pytest.fixture(scope="module")
-def second_build(tmp_path_factory):
+def _second_build(tmp_path_factory):
     """The default package built a second time, in another CONAN_HOME with a longer path, inside a
     network namespace with no network at all, with SOURCE_DATE_EPOCH set. The first attempt is
     killed (SIGKILL) after 6 compile steps; the second completes. One build serves the interrupt
     and the reproducibility tests (CI time), without test_package: the bytes it compares are those
-    the default package's create ran test_package on."""
+    the default package's create ran test_package on. Background work (conftest.BACKGROUND): it
+    starts with the session, at the lowest CPU priority, and shares nothing with the first build."""
     needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
     args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"),
             "-tf", ""]
     env = {**other.env, "SOURCE_DATE_EPOCH": "1700000000"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    killed = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    killed = background_popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     compiled = 0
-    deadline = time.time() + 900
     for line in killed.stdout:
         if "Building C" in line:
             compiled += 1
-        if compiled >= 6 or time.time() > deadline:
+        if compiled >= 6:
             break
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     registered_after_kill = binaries(other)
-    proc = subprocess.run(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=3600)
-    return {"conan": other, "proc": proc, "compiled_before_kill": compiled,
+    proc = background_popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.communicate()[0]
+    return {"conan": other, "returncode": proc.returncode, "output": output, "compiled_before_kill": compiled,
             "registered_after_kill": registered_after_kill}
+
+
+BACKGROUND["second_build"] = _second_build
+
+
+@pytest.fixture(scope="module")
+def second_build(background):
+    return background_result(background, "second_build")
 
 
 def test_interrupted_build_recovers(second_build):
     """Kill conan create mid-compile; nothing half-built is registered, the next run succeeds."""
     assert second_build["compiled_before_kill"] >= 6, "the build never reached the compile step"
     assert second_build["registered_after_kill"] == 0, "a half-built package was registered"
-    proc = second_build["proc"]
-    assert proc.returncode == 0, "the second run must build and package:\n" + proc.stdout[-4000:]
+    assert second_build["returncode"] == 0, "the second run must build and package:\n" + second_build["output"][-4000:]
 
 
 def test_reproducible_offline_build(cpu_package, second_build):
     """The second build (another home and build path, no network, SOURCE_DATE_EPOCH set, and
     interrupted once) gives identical bytes for every package file."""
-    proc = second_build["proc"]
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert second_build["returncode"] == 0, second_build["output"][-4000:]
     # the same options and settings give the same package id: Conan says where it is in the second home
     second_folder = second_build["conan"]("cache", "path", cpu_package["pref"]).stdout.strip()
     first, second = package_files(cpu_package["folder"]), package_files(second_folder)
