@@ -19,8 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import (BACKEND_OPS, Conan, build_consumer, build_package, extract_upstream, load_recipe,  # noqa: E402
-                     profile, source_mirror)
+from harness import (BACKEND_OPS, build_consumer, build_package, extract_upstream, load_recipe, private_conan,  # noqa: E402
+                     profile)
 
 TARGET = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile("linux-armv8")]
 OPTIONS = ["-o", "*:with_common=False"]
@@ -33,13 +33,7 @@ def main():
     parser.add_argument("--cpu", default="max", help="qemu-aarch64 CPU model")
     parser.add_argument("--ops", default="", help="comma-separated op names (default: all of BACKEND_OPS)")
     args = parser.parse_args()
-    os.makedirs(os.path.join(args.home, "profiles"), exist_ok=True)
-    with open(os.path.join(args.home, "profiles", "default"), "w") as f:
-        f.write(open(profile("linux-x86_64")).read())
-    with open(os.path.join(args.home, "global.conf"), "w") as f:
-        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
-    conan = Conan(args.home)
-    conan("remote", "remove", "*", check=False)
+    conan = private_conan(args.home)
     build_package(conan, *TARGET, *OPTIONS, "-tf", "")
     work = os.path.join(args.home, "cross-backend-ops")
     upstream = extract_upstream(work, "tests/test-backend-ops.cpp")

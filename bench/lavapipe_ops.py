@@ -22,8 +22,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import (LAVAPIPE_MUL_MAT, LAVAPIPE_OPS, PARTS, Conan, build_consumer, build_package,  # noqa: E402
-                     extract_upstream, profile, source_mirror)
+from harness import (LAVAPIPE_MUL_MAT, LAVAPIPE_OPS, PARTS, build_consumer, build_package, extract_upstream,  # noqa: E402
+                     private_conan)
 
 # every MUL_MAT case of the tests' shapes, whatever its column count
 OPS = [(op, LAVAPIPE_MUL_MAT.format(n="[0-9]+") if op == "MUL_MAT" else params) for op, params in LAVAPIPE_OPS]
@@ -34,13 +34,7 @@ def main():
     parser.add_argument("--home", default="/tmp/llama-cpp-lavapipe-ops", help="CONAN_HOME to build in or reuse")
     parser.add_argument("--ops", default="", help="comma-separated op names (default: all)")
     args = parser.parse_args()
-    os.makedirs(os.path.join(args.home, "profiles"), exist_ok=True)
-    with open(os.path.join(args.home, "profiles", "default"), "w") as f:
-        f.write(open(profile("linux-x86_64")).read())
-    with open(os.path.join(args.home, "global.conf"), "w") as f:
-        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
-    conan = Conan(args.home)
-    conan("remote", "remove", "*", check=False)
+    conan = private_conan(args.home)
     build_package(conan, *PARTS, "-tf", "")
     work = os.path.join(args.home, "lavapipe-ops")
     upstream = extract_upstream(work, "tests/test-backend-ops.cpp")

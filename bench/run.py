@@ -43,7 +43,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, REF, UPSTREAM, Conan, build_programs, cpu_info, package_node, source_mirror, variant_prefixes  # noqa: E402  (tests/harness.py: the same helpers as the tests)
+from harness import (ARCHIVE, REF, UPSTREAM, build_programs, cpu_info, package_node, private_conan, source_mirror,  # noqa: E402
+                     variant_prefixes)  # tests/harness.py: the same helpers as the tests
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 # upstream's own answer to one portable binary: shared libraries, each CPU variant a module
@@ -80,15 +81,6 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def new_home(path):
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, "global.conf"), "w") as f:
-        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
-    c = Conan(path)
-    c("remote", "remove", "*", check=False)
-    return c
-
-
 def extract(dest):
     with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
         tar.extractall(dest, filter="data")
@@ -102,7 +94,7 @@ def spread(values):
 # ------------------------------------------------------------------------------------ 1. build
 
 def bench_build(work, repeat):
-    flags_home = new_home(os.path.join(work, "flags_home"))
+    flags_home = private_conan(os.path.join(work, "flags_home"))
     _, cache = flags_home.install_recipe(os.path.join(work, "flags"), "-pr:a", PROFILE)
     defines = [f"-D{k}={v}" for k, v in cache.items() if not k.startswith("CMAKE_POLICY")]
     pairs = []
@@ -110,7 +102,7 @@ def bench_build(work, repeat):
     for r in range(repeat):
         def conan_cold():
             nonlocal home
-            home = new_home(os.path.join(work, f"cold_home_{r}"))
+            home = private_conan(os.path.join(work, f"cold_home_{r}"))
             home("create", ".", "--build=missing", "-tf", "", "-pr:a", PROFILE, cwd=ROOT)
 
         def raw():  # the same libraries the package holds, all of them shared, ggml-cpu as modules
@@ -348,7 +340,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     log(f"work folder {work}")
     build = None if args.skip_build else bench_build(work, args.repeat)
-    home = build["home"] if build else new_home(os.path.join(work, "home"))
+    home = build["home"] if build else private_conan(os.path.join(work, "home"))
     nifs, size, nif_sizes = {}, None, {}
     for name in [v for v in args.variants.split(",") if v]:
         log(f"variant {name}")

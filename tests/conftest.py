@@ -13,8 +13,8 @@ import pytest
 from harness import (ARCHIVE, BACKEND_OPS, LAVAPIPE_OPS, PARTS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
                      declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
-                     load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, profile,
-                     run_loader, runnable_variants, source_mirror, variant_prefixes)
+                     load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, private_conan,
+                     profile, run_loader, runnable_variants, source_mirror, variant_prefixes)
 
 
 XDG_DIRS = {"XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config", "XDG_DATA_HOME": "xdg-data"}
@@ -99,13 +99,7 @@ def conan(tmp_path_factory):
     # by an earlier run are reused); never the user's real ~/.conan2
     home = os.environ.get("LLAMA_CPP_TEST_HOME") or str(tmp_path_factory.mktemp("conan_home"))
     assert os.path.abspath(home) != os.path.abspath(os.path.expanduser("~/.conan2")), "not the real Conan home"
-    c = Conan(home)
-    os.makedirs(os.path.join(home, "profiles"), exist_ok=True)
-    shutil.copy(profile("linux-x86_64"), os.path.join(home, "profiles", "default"))
-    with open(os.path.join(home, "global.conf"), "w") as f:
-        f.write(f"user.llama-cpp:source_mirror={source_mirror()}\n")
-    c("remote", "remove", "*", check=False)
-    return c
+    return private_conan(home)
 
 
 @pytest.fixture(scope="session")

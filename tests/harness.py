@@ -197,6 +197,18 @@ class Conan:
             return proc, json.load(f)["configurePresets"][0]["cacheVariables"]
 
 
+def private_conan(home, mirror=None):
+    """A Conan on the scratch home `home` (made if missing): the default profile linux-x86_64,
+    sources from `mirror` (default: source_mirror()), no remotes."""
+    os.makedirs(os.path.join(home, "profiles"), exist_ok=True)
+    shutil.copy(profile("linux-x86_64"), os.path.join(home, "profiles", "default"))
+    with open(os.path.join(home, "global.conf"), "w") as f:
+        f.write(f"user.llama-cpp:source_mirror={mirror or source_mirror()}\n")
+    conan = Conan(home)
+    conan("remote", "remove", "*", check=False)
+    return conan
+
+
 def build_package(conan, *args, env=None, check=True, graph=False):
     """conan create for one variant, test_package included; returns the process (output, timing).
     Native by default; pass -pr:h PROFILE for a cross target (the build profile stays linux-x86_64)."""

@@ -9,18 +9,13 @@ import subprocess
 
 import pytest
 
-from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, Conan, background_popen, background_result, build_package, needs,
-                      profile, source_mirror)
+from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, background_result, build_package, needs,
+                      private_conan, profile, source_mirror)
 
 
 def fresh_conan(tmp_path_factory, name, mirror=None):
     """A second, independent CONAN_HOME (different path, empty cache, no remotes)."""
-    home = str(tmp_path_factory.mktemp(name))
-    c = Conan(home)
-    with open(os.path.join(home, "global.conf"), "w") as f:
-        f.write(f"user.llama-cpp:source_mirror={mirror or source_mirror()}\n")
-    c("remote", "remove", "*", check=False)
-    return c
+    return private_conan(str(tmp_path_factory.mktemp(name)), mirror)
 
 
 def package_files(folder):
