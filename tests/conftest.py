@@ -36,8 +36,8 @@ def private_user_dirs(tmp_path_factory):
 # when the session starts, in a thread, if a collected test uses that fixture. Its commands
 # (background_popen) run at the lowest CPU priority: they take what the tests leave idle (a core
 # while qemu, wine, erl or Python run single-threaded, configure steps, links) and yield the CPU
-# to the tests' own builds. The fixture of that name returns the function's result
-# (background_result), waiting for it there; what still runs when the session ends is killed.
+# to the tests' own builds. The fixture of that name returns the function's result, waiting for
+# it there (background[name].result()); what still runs when the session ends is killed.
 BACKGROUND = {}
 _BACKGROUND_PROCS = []
 _BACKGROUND_LOCK = threading.Lock()
@@ -77,10 +77,6 @@ def background(request, tmp_path_factory, private_user_dirs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
     pool.shutdown(wait=True, cancel_futures=True)
-
-
-def background_result(background, name):
-    return background[name].result()
 
 
 def needs(available, what):

@@ -74,9 +74,9 @@ BACKEND_OPS = [
 ]
 
 
-# One variant carries every option the default leaves off, so CI builds it once: mtmd and ggml-rpc
-# (tests/test_optional_parts.py, conftest's parts_package) and backend=vulkan (tests/test_vulkan.py; with no Vulkan device
-# visible it runs exactly the CPU path the others test). Its CPU backend is one baseline,
+# One variant carries every option the default leaves off, so CI builds it once (conftest's
+# parts_package): mtmd and ggml-rpc (tests/test_optional_parts.py) and backend=vulkan
+# (tests/test_vulkan.py; with no Vulkan device visible it runs exactly the CPU path the others test). Its CPU backend is one baseline,
 # x86-64-v3, instead of the default runtime dispatch (tests/test_cpu_dispatch.py proves that on
 # the cpu package): single-baseline builds stay proven, and CI skips four sub-builds. llama-common
 # is left out: the default package proves it, and here it would only add build time.

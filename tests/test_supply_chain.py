@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, background_result, build_package, needs,
+from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, build_package, needs,
                       private_conan, profile, source_mirror)
 
 
@@ -76,7 +76,7 @@ BACKGROUND["second_build"] = _second_build
 
 @pytest.fixture(scope="module")
 def second_build(background):
-    return background_result(background, "second_build")
+    return background["second_build"].result()
 
 
 def test_interrupted_build_recovers(second_build):
