@@ -2,6 +2,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from conan import ConanFile
@@ -81,6 +82,20 @@ SYSTEM_LIBS = {
 # be purged and reloaded). Hidden visibility alone does not do this: namespace std keeps default
 # visibility in libstdc++'s headers.
 EXCLUDE_LIBS_OS = {"Linux", "FreeBSD", "Android"}
+
+# The C library a Linux package targets when its toolchain picks one: conf user.llama-cpp:libc, set
+# by the Zig profiles (profiles/linux-<arch>-glibc2.28, linux-<arch>-musl) and part of the package
+# id, so such a package and one of the build host's gcc (glibc 2.36 on Debian 12) never mix in a
+# cache. Unset: the compiler's own libc. validate_build() asks the compiler whether it tells the
+# truth (`glibc`: __GLIBC__.__GLIBC_MINOR__ it compiles against; None: no __GLIBC__, i.e. musl).
+# Zig's linker refuses --exclude-libs (EXCLUDE_LIBS_OS): with these toolchains only the version
+# script README's link line uses keeps the archives' symbols out of a consumer's exports.
+LIBC_CONF = "user.llama-cpp:libc"
+LIBCS = {
+    "glibc2.28": {"glibc": "2.28", "floor": "GLIBC_2.28"},
+    "musl": {"glibc": None, "floor": "musl"},
+}
+LIBC_BACKENDS = ["cpu"]  # what the Zig profiles can build: no CUDA toolkit or Vulkan SDK for them
 
 # ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
 FRAMEWORKS = {"ggml-cpu": ["Accelerate"]}
@@ -890,6 +905,23 @@ class LlamaCppConan(ConanFile):
                 f"cpu_baseline=native cannot be used when cross building for arch={arch}: "
                 f"pick an explicit level such as {DEFAULT_BASELINE.get(arch, 'generic')}")
 
+        libc = self.conf.get(LIBC_CONF)
+        if libc is not None:
+            if libc not in LIBCS:
+                raise ConanInvalidConfiguration(
+                    f"{LIBC_CONF}={libc} is unknown: use one of {', '.join(LIBCS)} (the profiles "
+                    f"linux-<arch>-<libc>), or unset it for the compiler's own libc")
+            if os_ != "Linux" or backend not in LIBC_BACKENDS:
+                raise ConanInvalidConfiguration(
+                    f"{LIBC_CONF}={libc} (the Zig profiles) supports os=Linux with backend="
+                    f"{'/'.join(LIBC_BACKENDS)} only, not os={os_} backend={backend}: build GPU "
+                    f"backends with the host's gcc profile (linux-x86_64, linux-x86_64-cuda)")
+            if compiler != "clang" or self.settings.get_safe("compiler.libcxx") != "libc++":
+                raise ConanInvalidConfiguration(
+                    f"{LIBC_CONF}={libc} is for the Zig toolchain (compiler=clang, compiler.libcxx=libc++), "
+                    f"not compiler={compiler} compiler.libcxx={self.settings.get_safe('compiler.libcxx')}: "
+                    f"use the profiles linux-<arch>-{libc}")
+
         if self.options.openmp and self.settings.compiler in ("apple-clang", "msvc"):
             raise ConanInvalidConfiguration(
                 f"openmp=True is not supported with compiler={self.settings.compiler}: it ships no "
@@ -938,6 +970,36 @@ class LlamaCppConan(ConanFile):
                 f"backend=vulkan needs the shader compiler glslc (shaderc): it is not on PATH and "
                 f"{GLSLC_CONF} is not set; install it (Debian/Ubuntu: glslc, or the LunarG Vulkan "
                 f"SDK) or set -c {GLSLC_CONF}=/path/to/glslc")
+
+        if self.conf.get(LIBC_CONF) in LIBCS:
+            self._check_libc()
+
+    def _check_libc(self):
+        """The libc the C compiler targets, asked of the compiler itself (one preprocessor run):
+        the one conf user.llama-cpp:libc promises, or one clear line before anything compiles."""
+        libc = self.conf.get(LIBC_CONF)
+        cc = self.conf.get("tools.build:compiler_executables", default={}, check_type=dict).get("c") or "cc"
+        probe = "#include <stdio.h>\n#ifdef __GLIBC__\nglibc __GLIBC__.__GLIBC_MINOR__\n#else\nnoglibc\n#endif\n"
+        try:
+            proc = subprocess.run([cc, "-E", "-P", "-x", "c", "-"], input=probe, capture_output=True, text=True,
+                                  timeout=600)
+        except OSError as error:
+            raise ConanInvalidConfiguration(f"{LIBC_CONF}={libc}: the C compiler {cc} cannot run ({error})")
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ConanInvalidConfiguration(f"{LIBC_CONF}={libc}: the C compiler {cc} failed: {reason}")
+        found = re.search(r"^glibc\s+(\d+)\s*\.\s*(\d+)", proc.stdout, re.M)
+        targets = f"{found.group(1)}.{found.group(2)}" if found else None
+        if targets != LIBCS[libc]["glibc"]:
+            raise ConanInvalidConfiguration(
+                f"{LIBC_CONF}={libc}, but {cc} compiles against "
+                f"{'glibc ' + targets if targets else 'a libc without __GLIBC__ (musl)'}: "
+                f"use the matching profile linux-<arch>-<libc>")
+
+    def package_id(self):
+        libc = self.conf.get(LIBC_CONF)
+        if libc is not None:
+            self.info.conf.define(LIBC_CONF, libc)
 
     @property
     def _glslc(self):
@@ -1161,7 +1223,8 @@ class LlamaCppConan(ConanFile):
         components = link_components(str(self.settings.os), str(self.options.backend),
                                      bool(self.options.openmp), str(self.settings.compiler),
                                      bool(self.options.get_safe("cuda_vmm", False)), parts=self._parts,
-                                     cxx_runtime=stdcpp_library(self))
+                                     cxx_runtime=stdcpp_library(self),
+                                     exclude_libs=self.conf.get(LIBC_CONF) is None)
         for name, spec in components.items():
             comp = self.cpp_info.components[name]
             comp.libs = spec["libs"]
@@ -1174,11 +1237,13 @@ class LlamaCppConan(ConanFile):
             comp.set_property("pkg_config_name", spec["pkg_config"])
 
 
-def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=(), cxx_runtime=None):
+def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=(), cxx_runtime=None,
+                    exclude_libs=True):
     """What package_info() declares, as data: components in static link order, each with its
     archives, requires, system libs, frameworks, include folders and CMake/pkg-config names.
     `parts` names the OPTIONAL_PARTS options that are on; `cxx_runtime` is the C++ standard
     library (stdcpp_library()), declared by the CXX_RUNTIME component below ggml-base.
+    `exclude_libs` False leaves out --exclude-libs (the Zig profiles' linker refuses it: LIBCS).
     A plain function of the settings, so
     tests can check targets that cannot be built here (macOS) through the very code
     package_info() runs.
@@ -1233,7 +1298,7 @@ def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, p
             "libs": [], "requires": [], "system_libs": [cxx_runtime], "frameworks": [], "sharedlinkflags": [],
             "includedirs": [], "cmake_target": CXX_RUNTIME["cmake_target"], "pkg_config": CXX_RUNTIME["pkg_config"],
         }
-    if os_ in EXCLUDE_LIBS_OS:
+    if os_ in EXCLUDE_LIBS_OS and exclude_libs:
         # one flag, on the archive every link reaches (one per component interleaves with the -l
         # flags and defeats pkg-config's de-duplication); the C++ runtime's archive is named too:
         # with -static-libstdc++ a plain -shared link would export all of libstdc++.a (~5,000

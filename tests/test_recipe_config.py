@@ -1,5 +1,6 @@
 """Fast tests: option -> CMake mapping and validation, through `conan install` of the recipe
 (config_options/validate/generate run, nothing is built)."""
+import os
 import shutil
 
 import pytest
@@ -191,6 +192,19 @@ INVALID = [
      f"llama-cpp/b1: unknown version; this recipe knows {VERSION}"),
     ("bad-with_mtmd-value", ["-pr:a", profile("linux-x86_64"), "-o", "*:with_mtmd=maybe"],
      "'maybe' is not a valid 'options.with_mtmd' value"),
+    # the Zig profiles (libc chosen by user.llama-cpp:libc): CPU only, the libc must fit the compiler
+    ("cuda-with-the-glibc2.28-profile", ["-pr:h", profile("linux-x86_64-glibc2.28"), *HOST, "-o", "*:backend=cuda"],
+     "user.llama-cpp:libc=glibc2.28 (the Zig profiles) supports os=Linux with backend=cpu only, not os=Linux "
+     "backend=cuda"),
+    ("vulkan-with-the-musl-profile", ["-pr:h", profile("linux-armv8-musl"), *HOST, "-o", "*:backend=vulkan"],
+     "user.llama-cpp:libc=musl (the Zig profiles) supports os=Linux with backend=cpu only"),
+    ("libc-conf-with-gcc", ["-pr:a", profile("linux-x86_64"), "-c", "user.llama-cpp:libc=musl"],
+     "user.llama-cpp:libc=musl is for the Zig toolchain (compiler=clang, compiler.libcxx=libc++), not compiler=gcc"),
+    ("unknown-libc", ["-pr:h", profile("linux-x86_64-musl"), *HOST, "-c", "user.llama-cpp:libc=uclibc"],
+     "user.llama-cpp:libc=uclibc is unknown: use one of glibc2.28, musl"),
+    ("native-with-the-armv8-glibc2.28-profile", ["-pr:h", profile("linux-armv8-glibc2.28"), *HOST,
+                                                 "-o", "*:cpu_baseline=native"],
+     "cpu_baseline=native cannot be used when cross building for arch=armv8"),
 ]
 
 
@@ -201,6 +215,31 @@ def test_invalid_input_gives_one_clear_line(conan, tmp_path, args, message):
     lines = [line for line in proc.stdout.splitlines() if message in line]
     assert len(lines) == 1, proc.stdout[-3000:]
     assert "Traceback" not in proc.stdout and "CMake Error" not in proc.stdout
+
+
+@pytest.mark.parametrize("case", ["zig-missing", "libc-mismatch"])
+def test_zig_profile_problems_are_refused_before_building(conan, tmp_path, case):
+    """validate_build() asks the profile's C compiler which libc it targets, before any compile:
+    without Zig (the wrappers cannot find it) or when the compiler's libc is not the conf's, one
+    line says so and nothing builds."""
+    args = ["-pr:h", profile("linux-x86_64-glibc2.28"), *HOST, "--build=missing", "-tf", ""]
+    if case == "zig-missing":
+        # a python3 without the ziglang wheel first on PATH: the profile and the wrappers find no Zig
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "python3").write_text("#!/bin/sh\nexit 1\n")
+        (fake / "python3").chmod(0o755)
+        env, message = {"PATH": f"{fake}:{os.environ['PATH']}", "ZIG": ""}, "Zig not found: set ZIG="
+    else:
+        args += ["-c", "user.llama-cpp:libc=musl"]  # the glibc 2.28 compiler, told it is musl's
+        env, message = None, "user.llama-cpp:libc=musl, but"
+    proc = conan("create", ".", *args, check=False, env=env)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stdout.splitlines() if message in line]
+    assert len(lines) == 1, proc.stdout[-3000:]
+    if case == "libc-mismatch":
+        assert "compiles against glibc 2.28" in lines[0]
+    assert "Calling build()" not in proc.stdout and "Traceback" not in proc.stdout
 
 
 def test_cuda_without_a_cuda_compiler_is_refused_before_building(conan, tmp_path):
