@@ -46,6 +46,7 @@ class Binary:
     hardening: dict = field(default_factory=dict)
     unique: list = field(default_factory=list)  # ELF: exported STB_GNU_UNIQUE definitions
     nodelete: bool = False  # ELF: DF_1_NODELETE
+    versions: dict = field(default_factory=dict)  # ELF: referenced version -> library (GLIBC_2.28 -> libc.so.6)
 
 
 class CheckError(Exception):
@@ -70,7 +71,10 @@ PT_LOAD, PT_DYNAMIC, PT_GNU_STACK, PT_GNU_RELRO = 1, 2, 0x6474E551, 0x6474E552
 PF_X = 0x1
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH, DT_FLAGS, DT_BIND_NOW, DT_FLAGS_1 = 0, 1, 5, 15, 29, 30, 24, 0x6FFFFFFB
 DF_BIND_NOW, DF_1_NOW, DF_1_NODELETE = 0x8, 0x1, 0x8
-SHT_DYNSYM, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 11, 0x6FFFFFFE, 0x6FFFFFFF
+SHT_SYMTAB, SHT_DYNSYM, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 2, 11, 0x6FFFFFFE, 0x6FFFFFFF
+# the stack protector's failure handler: imported from libc (glibc, musl), or linked into the
+# object itself (Zig links its own: a local symbol, seen in .symtab unless the file is stripped)
+STACK_CHK = (b"__stack_chk_fail", b"__stack_chk_fail_local")
 STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 1, 2, 10
 STV_DEFAULT, STV_PROTECTED = 0, 3
 SHN_UNDEF = 0
@@ -144,6 +148,17 @@ def _read_elf(path, data):
         else:
             _, sh_type, _, _, sh_offset, sh_size, sh_link, _, _, sh_entsize = struct.unpack_from(end + "IIIIIIIIII", data, off)
         shdrs.append((sh_type, sh_offset, sh_size, sh_link, sh_entsize))
+    symtab = next((s for s in shdrs if s[0] == SHT_SYMTAB), None)
+    if symtab is not None:
+        names = data[shdrs[symtab[3]][1]:shdrs[symtab[3]][1] + shdrs[symtab[3]][2]]
+        offsets = {names.find(b"\0" + name + b"\0") + 1 for name in STACK_CHK} - {0}
+        for i in range(symtab[2] // symtab[4] if offsets else 0):
+            off = symtab[1] + i * symtab[4]
+            st_name, st_shndx = (struct.unpack_from(end + "I2xH", data, off) if is64 else
+                                 struct.unpack_from(end + "I10xH", data, off))
+            if st_name in offsets and st_shndx != SHN_UNDEF:
+                binary.hardening["stack_protector"] = True
+                break
     dynsym = next((s for s in shdrs if s[0] == SHT_DYNSYM), None)
     if dynsym is None:
         return binary
@@ -160,8 +175,9 @@ def _read_elf(path, data):
             _, vn_cnt, vn_file, vn_aux, vn_next = struct.unpack_from(end + "HHIII", data, off)
             aux = off + vn_aux
             for _ in range(vn_cnt):
-                _, _, vna_other, _, vna_next = struct.unpack_from(end + "IHHII", data, aux)
+                _, _, vna_other, vna_name, vna_next = struct.unpack_from(end + "IHHII", data, aux)
                 version_file[vna_other] = cstr(vn_str + vn_file)
+                binary.versions[cstr(vn_str + vna_name)] = cstr(vn_str + vn_file)
                 aux += vna_next
             if not vn_next:
                 break
@@ -317,11 +333,62 @@ def _lib_patterns(fmt, names):
     return [f"*/lib{n}.*dylib" for n in names] + [f"*/{n}.framework/*" for n in names]
 
 
-def check(path, exports=(), libs=(), undefined=(), cxx_runtime_dynamic=False, hardening=True, unloadable=True):
+# Floors, like auditwheel's manylinux policies: the newest symbol version of each versioned runtime
+# library a binary may reference to load on a system with that glibc and the gcc runtime it ships
+# (glibc2.28: RHEL/Alma/Rocky 8 and manylinux_2_28, gcc 8; glibc2.31: Debian 11 and Ubuntu 20.04,
+# gcc 10; glibc2.36: Debian 12, gcc 12). `musl` forbids every versioned reference and every library
+# but musl's libc (one file: libc.so, ld-musl-<arch>.so.1).
+FLOORS = {
+    "glibc2.28": {"GLIBC": "2.28", "GLIBCXX": "3.4.25", "CXXABI": "1.3.11", "GCC": "7.0.0"},
+    "glibc2.31": {"GLIBC": "2.31", "GLIBCXX": "3.4.28", "CXXABI": "1.3.12", "GCC": "7.0.0"},
+    "glibc2.36": {"GLIBC": "2.36", "GLIBCXX": "3.4.30", "CXXABI": "1.3.13", "GCC": "12.0.0"},
+    "musl": None,
+}
+MUSL_LIBC = ["libc.so", "libc.musl-*.so.1", "ld-musl-*.so.1"]
+_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
+
+
+def _key(version):
+    return tuple(int(part) for part in version.split("."))
+
+
+def newest_versions(binary):
+    """{family: newest version referenced} for GLIBC, GLIBCXX, CXXABI and GCC (ELF)."""
+    newest = {}
+    for name in binary.versions:
+        match = _VERSION.match(name)
+        if match and (match.group(1) not in newest or _key(match.group(2)) > _key(newest[match.group(1)])):
+            newest[match.group(1)] = match.group(2)
+    return newest
+
+
+def floor_problems(binary, floor):
+    """What keeps an ELF binary from loading on every system of `floor` (a FLOORS key)."""
+    if floor not in FLOORS:
+        raise CheckError(f"unknown floor {floor!r}: use one of {', '.join(FLOORS)}")
+    problems = []
+    if FLOORS[floor] is None:
+        for lib in binary.needed:
+            if not any(fnmatch.fnmatch(lib, pat) for pat in MUSL_LIBC):
+                problems.append(f"needs {lib}: a musl binary may need musl's libc only ({', '.join(MUSL_LIBC)})")
+        for name, lib in sorted(binary.versions.items()):
+            problems.append(f"references {name} ({lib}): versioned symbols are glibc's, musl has none")
+        return problems
+    for family, version in sorted(newest_versions(binary).items()):
+        limit = FLOORS[floor].get(family)
+        if _key(version) > _key(limit):
+            users = sorted(n for n in binary.versions if n.startswith(family + "_") and _key(n[len(family) + 1:]) > _key(limit))
+            problems.append(f"references {', '.join(users)}: newer than {family}_{limit}, the {floor} floor")
+    return problems
+
+
+def check(path, exports=(), libs=(), undefined=(), cxx_runtime_dynamic=False, hardening=True, unloadable=True,
+          floor=None):
     """Returns (binary, problems). `exports`: prefixes/names the library may export (none by
     default); `libs`: the system libraries its dependencies declare (Conan system_libs names);
     `undefined`: prefixes of symbols the host process provides (enif_ for an Erlang NIF);
-    `unloadable`: dlclose must be able to unmap it (ELF)."""
+    `unloadable`: dlclose must be able to unmap it (ELF); `floor`: a FLOORS key the ELF binary
+    must load on (newest GLIBC_/GLIBCXX_/CXXABI_/GCC_ reference, or musl only)."""
     b = inspect(path)
     problems = []
     if b.format == "ELF":
@@ -363,6 +430,8 @@ def check(path, exports=(), libs=(), undefined=(), cxx_runtime_dynamic=False, ha
             problems.append(f"cannot be unloaded: exports STB_GNU_UNIQUE {name} (glibc then ignores dlclose)")
         if b.nodelete:
             problems.append("cannot be unloaded: DF_1_NODELETE is set")
+    if floor is not None and b.format == "ELF":
+        problems += floor_problems(b, floor)
     if hardening and b.format == "PE":
         for key in ("nx_stack", "aslr"):
             if not b.hardening.get(key):
@@ -383,6 +452,9 @@ def report(b):
              f"  unloadable: {'no' if b.unique or b.nodelete else 'yes'} ({len(b.unique)} unique symbols"
              f"{', DF_1_NODELETE' if b.nodelete else ''})",
              f"  hardening: {', '.join(k + ('=yes' if v else '=NO') for k, v in b.hardening.items())}"]
+    if b.format == "ELF":
+        newest = newest_versions(b)
+        lines.append(f"  newest versions: {', '.join(f'{k}_{v}' for k, v in sorted(newest.items())) or '(none)'}")
     return "\n".join(lines)
 
 
@@ -395,9 +467,10 @@ def main(argv=None):
     ap.add_argument("--cxx-runtime-dynamic", action="store_true")
     ap.add_argument("--no-hardening", action="store_true")
     ap.add_argument("--may-stay-loaded", action="store_true", help="skip the unload rule")
+    ap.add_argument("--floor", choices=sorted(FLOORS), help="the oldest system it must load on (ELF)")
     args = ap.parse_args(argv)
     b, problems = check(args.library, tuple(args.export), args.lib, tuple(args.undefined),
-                        args.cxx_runtime_dynamic, not args.no_hardening, not args.may_stay_loaded)
+                        args.cxx_runtime_dynamic, not args.no_hardening, not args.may_stay_loaded, args.floor)
     print(report(b))
     for p in problems:
         print(f"FAIL {os.path.basename(args.library)} {p}")

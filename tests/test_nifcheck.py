@@ -5,6 +5,8 @@ gcc/g++, and the unload cases are also dlopen'ed and dlclose'd to show what glib
 import shutil
 import subprocess
 
+import pytest
+
 
 import nifcheck
 from conftest import load_call_unload, needs
@@ -185,3 +187,60 @@ def test_macho_load_commands_exports_and_rpath(tmp_path):
     assert "needs @rpath/libomp.dylib: not a system library and not declared by the package" in found
     assert "has LC_RPATH=@loader_path/../lib: a self-contained library must not search extra directories" in found
     assert not [p for p in found if "libSystem" in p or "Metal.framework" in p]
+
+
+FLOOR_CALLS = """
+#include <pthread.h>
+#include <stdlib.h>
+static void * run(void * arg) { return arg; }
+__attribute__((visibility("default"))) unsigned lnif_answer(void) {
+    pthread_t t;
+    pthread_create(&t, 0, run, 0);   /* GLIBC_2.34: libpthread moved into libc */
+    pthread_join(t, 0);
+    return arc4random();             /* GLIBC_2.36 */
+}
+"""
+
+
+def test_floor_rule_names_every_symbol_version_above_the_floor(tmp_path):
+    """Built by this host's gcc, pthread_create and arc4random bind to GLIBC_2.34 and 2.36: fine
+    for a Debian 12 floor, two versions too new for glibc 2.28 (RHEL 8)."""
+    lib = build(tmp_path, "newglibc", FLOOR_CALLS)
+    b = nifcheck.inspect(lib)
+    assert nifcheck.newest_versions(b)["GLIBC"] == "2.36"
+    assert problems(lib, floor="glibc2.36") == []
+    found = problems(lib, floor="glibc2.28")
+    assert found == ["references GLIBC_2.34, GLIBC_2.36: newer than GLIBC_2.28, the glibc2.28 floor"], found
+    assert problems(build(tmp_path, "good", GOOD), floor="glibc2.28") == []
+
+
+def test_floor_rule_covers_the_cxx_and_gcc_runtimes_and_musl():
+    """GLIBCXX_, CXXABI_ and GCC_ each have their own limit per floor; a musl floor allows musl's
+    libc only and no versioned symbol at all (synthetic binaries: the rule is pure)."""
+    cxx = nifcheck.Binary("x.so", "ELF", "x86_64", needed=["libstdc++.so.6", "libc.so.6"],
+                          versions={"GLIBCXX_3.4.30": "libstdc++.so.6", "GLIBCXX_3.4": "libstdc++.so.6",
+                                    "CXXABI_1.3.13": "libstdc++.so.6", "GCC_12.0.0": "libgcc_s.so.1",
+                                    "GLIBC_2.17": "libc.so.6"})
+    found = nifcheck.floor_problems(cxx, "glibc2.28")
+    assert [p.split(":")[0] for p in found] == ["references CXXABI_1.3.13", "references GCC_12.0.0",
+                                                "references GLIBCXX_3.4.30"], found
+    assert nifcheck.floor_problems(cxx, "glibc2.36") == []
+    musl = nifcheck.Binary("m.so", "ELF", "x86_64", needed=["libc.so"])
+    assert nifcheck.floor_problems(musl, "musl") == []
+    glibc = nifcheck.Binary("g.so", "ELF", "x86_64", needed=["libc.so.6"], versions={"GLIBC_2.2.5": "libc.so.6"})
+    assert len(nifcheck.floor_problems(glibc, "musl")) == 2
+    with pytest.raises(nifcheck.CheckError, match="unknown floor"):
+        nifcheck.floor_problems(glibc, "glibc2.99")
+
+
+def test_stack_protector_linked_into_the_library_counts(tmp_path):
+    """Zig links its own __stack_chk_fail into each shared object instead of importing glibc's:
+    a local definition in .symtab counts; once stripped, the file can no longer show it."""
+    own = GOOD + ('#include <string.h>\n__attribute__((visibility("hidden"))) void __stack_chk_fail(void) { for (;;); }\n'
+                  '__attribute__((visibility("default"))) int lnif_copy(const char *s) { char b[64]; strcpy(b, s); return b[1]; }\n')
+    lib = build(tmp_path, "ownssp", own)
+    b = nifcheck.inspect(lib)
+    assert not any(name == "__stack_chk_fail" for name, _, _ in b.undefined)
+    assert b.hardening["stack_protector"], "the local definition counts"
+    subprocess.run(["strip", lib], check=True)
+    assert not nifcheck.inspect(lib).hardening["stack_protector"]
