@@ -363,3 +363,20 @@ def test_c_consumers_get_the_cxx_runtime_and_hidden_archives():
     assert "cxx-runtime" not in recipe.link_components("Windows", "cpu", cxx_runtime=None)
     module = recipe.CXX_RUNTIME_MODULE.format(target="llama::cxx-runtime", lib="stdc++")
     assert '"$<$<LINK_LANGUAGE:C>:stdc++>"' in module
+
+
+def test_the_libc_is_part_of_the_package_id(conan):
+    """Two packages that differ only in their C library (the x86_64 glibc-2.28 and musl profiles:
+    the same compiler settings) get different package ids, and neither is the gcc package's."""
+    ids = {}
+    for name, args in {"glibc2.28": ["-pr:h", profile("linux-x86_64-glibc2.28"), *HOST],
+                       "musl": ["-pr:h", profile("linux-x86_64-musl"), *HOST],
+                       "musl profile, libc conf glibc2.28": ["-pr:h", profile("linux-x86_64-musl"), *HOST,
+                                                       "-c", "user.llama-cpp:libc=glibc2.28"],
+                       "gcc": ["-pr:a", profile("linux-x86_64")]}.items():
+        proc = conan("graph", "info", ".", *args, graph=True)
+        node = next(n for n in proc.graph["graph"]["nodes"].values() if n.get("name") == "llama-cpp")
+        ids[name] = node["package_id"]
+    print(ids)
+    assert len({ids["glibc2.28"], ids["musl"], ids["gcc"]}) == 3
+    assert ids["musl profile, libc conf glibc2.28"] == ids["glibc2.28"], "the conf, not the profile file, decides"
