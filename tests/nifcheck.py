@@ -418,7 +418,10 @@ def check(path, exports=(), libs=(), undefined=(), cxx_runtime_dynamic=False, ha
         if weak or any(name.startswith(p) for p in undefined):
             continue  # a weak reference never fails a load
         if b.format == "ELF" and lib is None:
-            problems.append(f"leaves {name} undefined with no versioned provider: it must come from the host")
+            # with symbol versions (glibc) every libc symbol names its library, so an unversioned
+            # one comes from nowhere known; without any (musl), only the NEEDED check above applies
+            if b.versions:
+                problems.append(f"leaves {name} undefined with no versioned provider: it must come from the host")
         elif b.format == "ELF" and not any(fnmatch.fnmatch(lib, pat) for pat in allowed):
             problems.append(f"imports {name} from {lib}")
     if hardening and b.format == "ELF":
