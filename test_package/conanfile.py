@@ -22,8 +22,10 @@ class LlamaCppTestPackage(ConanFile):
         self.requires(self.tested_reference_str)
 
     def layout(self):
-        # one build folder per host OS, so native, MinGW and other cross builds never share a cache
-        cmake_layout(self, build_folder=os.path.join("build", str(self.settings.os).lower()))
+        # one build folder per host OS (and C library where a profile picks one), so native, MinGW,
+        # glibc-2.28, musl and other cross builds never share a CMake cache
+        libc = self.conf.get("user.llama-cpp:libc")
+        cmake_layout(self, build_folder=os.path.join("build", str(self.settings.os).lower() + (f"-{libc}" if libc else "")))
 
     def build(self):
         cmake = CMake(self)
@@ -36,16 +38,34 @@ class LlamaCppTestPackage(ConanFile):
             raise ConanException(f"test_package: {name} was not built in {self.build_folder}")
         return found[0]
 
+    def _floor(self):
+        """The oldest system the NIF must load on (a nifcheck floor), for Linux: the one the profile
+        promises (user.llama-cpp:libc, the Zig profiles), else for a native build this machine's
+        glibc (the default gcc profile links against it). None where neither applies."""
+        if self.settings.os != "Linux":
+            return None
+        libc = self.conf.get("user.llama-cpp:libc")
+        if libc:
+            return libc
+        try:
+            floor = os.confstr("CS_GNU_LIBC_VERSION").replace(" ", "")  # "glibc 2.36" -> a FLOORS key
+        except (AttributeError, ValueError, OSError):  # not glibc
+            floor = None
+        return floor if floor in nifcheck.FLOORS and not cross_building(self) else None
+
     def test(self):
         nif = self._built({"Windows": "*llama_nif.dll", "Macos": "libllama_nif.dylib"}
                           .get(str(self.settings.os), "libllama_nif.so"))
         declared = self.dependencies["llama-cpp"].cpp_info.aggregated_components().system_libs
-        binary, problems = nifcheck.check(nif, exports=("lnif_",), libs=declared)
+        floor = self._floor()
+        binary, problems = nifcheck.check(nif, exports=("lnif_",), libs=declared, floor=floor)
         self.output.info(nifcheck.report(binary))
         if problems:
             raise ConanException(f"test_package: {os.path.basename(nif)} is not self-contained:\n  "
                                  + "\n  ".join(problems))
         self.output.success(f"{os.path.basename(nif)}: self-contained (declared system libs: {', '.join(declared)})")
+        self.output.success(f"{os.path.basename(nif)}: floor {floor}: kept" if floor else
+                            f"{os.path.basename(nif)}: no floor checked (cross build without user.llama-cpp:libc)")
         if not can_run(self):
             self.output.warning("cross build: the NIF was checked, not run (set tools.build.cross_building:can_run "
                                 "and user.llama-cpp:emulator to run it)")

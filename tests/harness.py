@@ -394,3 +394,34 @@ def cuda_create_args(toolkit):
             "-c", f"tools.build:compiler_executables={{'c': 'cc', 'cpp': 'c++', 'cuda': '{nvcc}'}}",
             "-c", f"tools.build:sharedlinkflags=['-L{lib}']", "-c", f"tools.build:exelinkflags=['-L{lib}']"]
     return args, {"LD_LIBRARY_PATH": lib}
+
+
+# Debian 11's C libraries, for running binaries with an old glibc floor on this newer host: glibc
+# 2.31 (amd64, arm64) and musl 1.2.2 (arm64; the amd64 musl loader is Debian 12's `musl` package).
+# Fetched from the Debian archive with apt's own download (a private apt state: nothing of the
+# machine's apt configuration changes) and unpacked, not installed.
+DEBIAN11 = "deb [arch=amd64,arm64] http://deb.debian.org/debian bullseye main"
+
+
+def debian11_root(dest, packages):
+    """`packages` (apt names with :arch, libc6:amd64) unpacked into dest/root; returns that root.
+    Binaries run there through its loader: root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path
+    root/lib/x86_64-linux-gnu PROGRAM, or qemu-aarch64 -L root PROGRAM."""
+    dest = str(dest)
+    root = os.path.join(dest, "root")
+    state = os.path.join(dest, "apt")
+    for folder in ("lists/partial", "cache/archives/partial", "debs"):
+        os.makedirs(os.path.join(state, folder), exist_ok=True)
+    with open(os.path.join(state, "sources.list"), "w") as f:
+        f.write(DEBIAN11 + "\n")
+    open(os.path.join(state, "status"), "w").close()
+    apt = ["apt-get", "-q", "-o", f"Dir::Etc::SourceList={state}/sources.list", "-o", "Dir::Etc::SourceParts=/nonexistent",
+           "-o", f"Dir::State::Lists={state}/lists", "-o", f"Dir::Cache={state}/cache",
+           "-o", f"Dir::State::status={state}/status", "-o", "APT::Architectures::=amd64",
+           "-o", "APT::Architectures::=arm64", "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
+    subprocess.run([*apt, "update"], check=True, capture_output=True, timeout=600)
+    debs = os.path.join(state, "debs")
+    subprocess.run([*apt, "download", *packages], check=True, capture_output=True, timeout=600, cwd=debs)
+    for deb in sorted(os.listdir(debs)):
+        subprocess.run(["dpkg-deb", "-x", os.path.join(debs, deb), root], check=True)
+    return root

@@ -94,20 +94,33 @@ def test_plain_c_consumer_links_loads_and_unloads(deps, vocab, tmp_path, generat
 RELOAD = os.path.join(ROOT, "tests", "programs", "reload_nif")
 
 
-def build_reload_nif(deps, erts, out, version, *extra):
+def build_reload_nif(deps, erts, out, version, *extra, compilers=("gcc", "g++")):
     """reload_nif.c linked as README tells NIF authors (pkg-config line, static C++ runtime, only
     nif_init exported, hardened) against erl_nif.h in `erts`; `extra` linker flags for the pinned
-    control."""
+    control; `compilers` (C, C++) those of the package's profile."""
+    cc, cxx = compilers
     cflags, libs = pkg_config(deps, static=True)
     obj = out + ".o"
-    run(["gcc", "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong", f"-DRELOAD_NIF_VERSION={version}",
+    run([cc, "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong", f"-DRELOAD_NIF_VERSION={version}",
          f"-I{erts}", *cflags, "-c", os.path.join(RELOAD, "reload_nif.c"), "-o", obj])
     script = out + ".map"
     with open(script, "w") as f:
         f.write("{ global: nif_init; local: *; };\n")
-    run(["g++", "-shared", "-static-libstdc++", "-static-libgcc", f"-Wl,--version-script={script}",
+    run([cxx, "-shared", "-static-libstdc++", "-static-libgcc", f"-Wl,--version-script={script}",
          "-Wl,-z,relro,-z,now,-z,noexecstack", obj, "-o", out, *libs, *extra])
     return out
+
+
+def purge_and_reload(so, v2, vocab, work):
+    """reload_test.erl in a real VM: version 1 at `so` loaded and asked for `vocab`'s size, the
+    module purged, `v2` copied over `so`, loaded again. Returns its `key: value` lines."""
+    ebin = os.path.join(str(work), "ebin-reload")
+    os.makedirs(ebin, exist_ok=True)
+    run(["erlc", "-o", ebin, os.path.join(RELOAD, "reload_nif.erl"), os.path.join(RELOAD, "reload_test.erl")])
+    out = run(["erl", "-noshell", "-pa", ebin, "-s", "reload_test", "main", "-extra", so, v2, vocab],
+              env={**os.environ, "RELOAD_NIF_DIR": os.path.dirname(so)}, timeout=300)
+    print(out)
+    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
 
 @pytest.mark.parametrize("link", ["unloadable", "pinned"])
@@ -118,19 +131,14 @@ def test_erlang_nif_purge_and_reload(deps, vocab, tmp_path, link):
     reload silently gets version 1 back."""
     erts = erl_nif_include()
     needs(erts, "Erlang (erl, erlc, erl_nif.h)")
-    priv, ebin = tmp_path / "priv", tmp_path / "ebin"
+    priv = tmp_path / "priv"
     priv.mkdir()
-    ebin.mkdir()
     so = str(priv / "reload_nif.so")
     build_reload_nif(deps, erts, so, 1, *(["-Wl,-z,nodelete"] if link == "pinned" else []))
     v2 = build_reload_nif(deps, erts, str(tmp_path / "reload_nif-v2.so"), 2)
     problems = nifcheck.check(so, exports=("nif_init",), undefined=("enif_",))[1]
     assert problems == ([] if link == "unloadable" else ["cannot be unloaded: DF_1_NODELETE is set"])
-    run(["erlc", "-o", str(ebin), os.path.join(RELOAD, "reload_nif.erl"), os.path.join(RELOAD, "reload_test.erl")])
-    out = run(["erl", "-noshell", "-pa", str(ebin), "-s", "reload_test", "main", "-extra", so, v2, vocab],
-              env={**os.environ, "RELOAD_NIF_DIR": str(priv)}, timeout=300)
-    print(out)
-    lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    lines = purge_and_reload(so, v2, vocab, tmp_path)
     vocab_words = lines["before"].split()
     assert vocab_words[:2] == ["version", "1"] and int(vocab_words[3]) > 1000 and vocab_words[5] == "true"
     if link == "unloadable":

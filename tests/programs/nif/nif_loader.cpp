@@ -5,7 +5,8 @@
 // usage: nif_loader <path-to-llama_nif> <work-dir>
 //        prints what it does, writes <work-dir>/tiny-llama.gguf and <work-dir>/report.json (the
 //        facts tests read: devices, generated tokens, error strings, chat/JSON output), prints
-//        "LOADER OK" and exits 0 when every check passed.
+//        "LOADER OK" and exits 0 when every check passed; last it unloads the library and reports
+//        whether it left the memory map ("unloaded").
 //        nif_loader <path-to-llama_nif> <work-dir> --probe FILE...
 //        opens each FILE as a model (and generates from it when it opens); prints "probe FILE"
 //        before and "result FILE ok|error" after each, so a crash points at its input.
@@ -24,10 +25,37 @@ static void * find_sym(void * h, const char * n) { return (void *) GetProcAddres
 static std::string open_error() { return "LoadLibrary error " + std::to_string(GetLastError()); }
 #else
 #    include <dlfcn.h>
+#    include <climits>
+#    include <cstdlib>
 static void * open_lib(const char * p) { return dlopen(p, RTLD_NOW | RTLD_LOCAL); }
 static void * find_sym(void * h, const char * n) { return dlsym(h, n); }
 static std::string open_error() { return dlerror(); }
 #endif
+
+// Unloads the library like a VM purging a NIF: "true" when it left the process's memory map
+// (/proc/self/maps), "false" when it stayed, "null" where that cannot be seen (Windows, no /proc).
+// It stays here: glibc keeps a library mapped while a live thread has thread_local destructors
+// registered from it (__cxa_thread_atexit_impl), and this loader called it on its main thread;
+// musl never unmaps. The exit that follows must still be clean.
+static const char * unload(void * h, const char * path) {
+#if defined(_WIN32)
+    FreeLibrary((HMODULE) h);
+    (void) path;
+    return "null";
+#else
+    char real[PATH_MAX];
+    if (dlclose(h) != 0 || !realpath(path, real)) return "false";
+    FILE * maps = std::fopen("/proc/self/maps", "r");
+    if (!maps) return "null";
+    char line[PATH_MAX + 256];
+    bool mapped = false;
+    while (!mapped && std::fgets(line, sizeof line, maps)) {
+        mapped = std::strstr(line, real) != nullptr;
+    }
+    std::fclose(maps);
+    return mapped ? "false" : "true";
+#endif
+}
 
 struct lnif_model;
 struct Api {
@@ -213,6 +241,9 @@ int main(int argc, char ** argv) {
     CHECK(bad == nullptr && *api.last_error(), "garbage file must be an error");
     std::printf("garbage file -> error: %s\n", api.last_error());
     fact("garbage_file_error", quoted(api.last_error()));
+    // after this the process exits: a destructor the NIF left registered would run from unmapped
+    // memory (the Zig profiles' trap, profiles/zig/dso_fini.c) and the exit code would not be 0
+    fact("unloaded", unload(h, argv[1]));
     fact("failures", std::to_string(failures));
     if (FILE * f = std::fopen((dir + "/report.json").c_str(), "w")) {
         std::fprintf(f, "%s}\n", report.c_str());
