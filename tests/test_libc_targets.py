@@ -1,0 +1,243 @@
+"""Linux targets with a chosen C library, built on this Debian 12 host by the Zig profiles
+(profiles/linux-<arch>-glibc2.28 and linux-<arch>-musl; README "Where the binary loads"). CI builds
+and runs the x86_64 ones: the glibc 2.28 floor natively and in Debian 11's userland (glibc 2.31),
+musl through Debian's musl loader, both under qemu's older CPU models for the dispatch. The aarch64
+targets, the speed pairs and the auditwheel check of every profile are bench/libc_targets.py's
+(figures in docs/libc-targets.md)."""
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+import nifcheck
+from conftest import REF, ROOT, build_programs, debian11_root, erl_nif_include, needs, profile, run_loader
+
+ZIG_TARGETS = {
+    # profile: (nifcheck floor, Zig target, options in CI)
+    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", []),
+    # llama + ggml only: what musl changes is the C library under them, and llama-common would add
+    # about 2 minutes of CI time (bench/libc_targets.py builds and runs it with the default options)
+    "linux-x86_64-musl": ("musl", "x86_64-linux-musl", ["-o", "*:with_common=False"]),
+}
+# qemu-user CPU models and the variant the dispatch must choose (tests/test_cpu_dispatch.py)
+QEMU_MODELS = {"Nehalem": "x86-64", "Haswell": "haswell"}
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"  # Debian's musl package
+
+
+def zig_tool(target, tool):
+    return os.path.join(ROOT, "profiles", "zig", "bin", f"{ZIG_TARGETS[target][1]}-{tool}")
+
+
+def profiles(target):
+    return ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target)]
+
+
+def variant(report):
+    return re.search(r"CPU_VARIANT = (\S+)", report["system_info"]).group(1)
+
+
+@pytest.fixture(scope="module")
+def zig_nif(conan, packages, tmp_path_factory):
+    """zig_nif(target): the package of a Zig profile (conan create: its test_package runs here, this
+    host being x86_64), the tests' NIF and loader built with the same profile, and the loader's run
+    on this host."""
+    built = {}
+
+    def get(target):
+        if target not in built:
+            needs(importlib.util.find_spec("ziglang"), "Zig (the PyPI wheel ziglang, requirements.txt)")
+            options = ZIG_TARGETS[target][2]
+            package = packages.get(target, *profiles(target), *options)
+            work = tmp_path_factory.mktemp(target)
+            programs = build_programs(conan, work, options, profiles=profiles(target))
+            proc, report = run_loader(programs, os.path.join(str(work), "run"))
+            built[target] = {**programs, "package": package, "report": report, "stdout": proc.stdout}
+        return built[target]
+    return get
+
+
+@pytest.fixture(scope="module")
+def debian11(tmp_path_factory):
+    """Debian 11's glibc 2.31 for amd64, unpacked: (ld.so, library folder)."""
+    try:
+        root = debian11_root(tmp_path_factory.mktemp("debian11"), ["libc6:amd64"])
+    except subprocess.CalledProcessError as error:
+        needs(False, f"Debian 11 packages (bullseye) from deb.debian.org: {error.stderr[-300:]}")
+    lib = os.path.join(root, "lib", "x86_64-linux-gnu")
+    return os.path.join(lib, "ld-linux-x86-64.so.2"), lib
+
+
+def test_zig_shared_objects_unload_without_a_crash(tmp_path):
+    """The trap profiles/zig/dso_fini.c closes: a shared object zig 0.17 links (here: one static
+    std::string) is dlopen()ed, dlclose()d, and the process exits. Linked by zig alone, the
+    string's destructor stays registered and runs from unmapped memory at exit (SIGSEGV); through
+    the profiles' wrapper the process exits 0."""
+    needs(importlib.util.find_spec("ziglang"), "Zig (the PyPI wheel ziglang, requirements.txt)")
+    source = tmp_path / "lib.cpp"
+    source.write_text('#include <string>\nstatic std::string s(100, \'x\');\nextern "C" int get() { return (int) s.size(); }\n')
+    main = tmp_path / "main.c"
+    main.write_text('#include <dlfcn.h>\n#include <stdio.h>\nint main(int c, char **v) {\n'
+                    '    void *h = dlopen(v[1], RTLD_NOW); if (!h) return 2;\n'
+                    '    int (*get)(void) = (int (*)(void)) dlsym(h, "get");\n'
+                    '    printf("%d\\n", get()); fflush(stdout); dlclose(h); return 0;\n}\n')
+    subprocess.run(["gcc", str(main), "-o", str(tmp_path / "main"), "-ldl"], check=True)
+    zig = os.path.join(os.path.dirname(importlib.util.find_spec("ziglang").origin), "zig")
+    target = ZIG_TARGETS["linux-x86_64-glibc2.28"][1]
+    links = {"zig alone": [zig, "c++", "-target", target], "wrapper": [zig_tool("linux-x86_64-glibc2.28", "c++")]}
+    codes = {}
+    for name, compiler in links.items():
+        lib = str(tmp_path / f"{name.replace(' ', '-')}.so")
+        subprocess.run([*compiler, "-shared", "-fPIC", "-O2", str(source), "-o", lib], check=True)
+        proc = subprocess.run([str(tmp_path / "main"), lib], capture_output=True, text=True, timeout=60)
+        assert proc.stdout.strip() == "100", proc.stdout + proc.stderr
+        codes[name] = proc.returncode
+    print(codes)
+    assert codes["zig alone"] == -11, "the trap this wrapper closes (if zig fixed it, dso_fini.c can go)"
+    assert codes["wrapper"] == 0
+
+
+@pytest.mark.parametrize("target", sorted(ZIG_TARGETS))
+def test_the_nif_keeps_its_floor_and_generates_the_default_builds_tokens(zig_nif, cpu_nif, target):
+    built = zig_nif(target)
+    floor = ZIG_TARGETS[target][0]
+    binary, problems = nifcheck.check(built["path"], exports=("lnif_",), floor=floor)
+    print(nifcheck.report(binary))
+    print(f"{target}: {os.path.getsize(built['path'])} bytes; built in {built['package']['seconds']:.0f} s")
+    assert problems == [], problems
+    assert f"floor {floor}: kept" in built["package"]["output"], "test_package applied the profile's floor"
+    report = built["report"]
+    # the loader exited 0 after dlclose (run_loader checks it); the unmapping itself is the Erlang
+    # test's (the loader's own thread keeps the library mapped: nif_loader.cpp, unload())
+    assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
+
+
+def test_the_floor_rule_fails_the_default_nif_and_passes_the_glibc228_one(zig_nif, cpu_nif):
+    _, problems = nifcheck.check(cpu_nif["path"], exports=("lnif_",), floor="glibc2.28")
+    print(problems)
+    assert len(problems) == 1 and "the glibc2.28 floor" in problems[0] and "GLIBC_2.3" in problems[0]
+    _, problems = nifcheck.check(zig_nif("linux-x86_64-glibc2.28")["path"], exports=("lnif_",), floor="glibc2.28")
+    assert problems == []
+
+
+def test_glibc228_nif_runs_in_debian11(zig_nif, cpu_nif, debian11, tmp_path):
+    """The loader and NIF of the glibc 2.28 profile under Debian 11's glibc 2.31 (its own ld.so and
+    libc); the default build's NIF, loaded by the same loader there, is refused."""
+    built = zig_nif("linux-x86_64-glibc2.28")
+    ld_so, lib = debian11
+    proc, report = run_loader(built, str(tmp_path / "zig"), emulator=[ld_so, "--library-path", lib])
+    print(proc.stdout[-600:])
+    assert "system_info" in proc.stdout and report["failures"] == 0
+    assert report["generated"] == cpu_nif["report"]["generated"]
+    control, _ = run_loader({**built, "path": cpu_nif["path"]}, str(tmp_path / "gcc"), emulator=[ld_so, "--library-path", lib],
+                            check=False)
+    print(control.stderr[-300:])
+    assert control.returncode != 0 and re.search(r"version `GLIBC_2\.3\d' not found", control.stderr)
+
+
+def test_musl_nif_runs_through_the_musl_loader(zig_nif):
+    """The musl loader is the program's interpreter (PT_INTERP): it ran (zig_nif), and the NIF it
+    loaded needs musl's libc only."""
+    needs(os.path.exists(MUSL_LOADER), f"Debian's musl package ({MUSL_LOADER})")
+    built = zig_nif("linux-x86_64-musl")
+    with open(built["loader"], "rb") as f:
+        assert MUSL_LOADER.encode() in f.read(4096), "the loader is a dynamic musl program"
+    binary = nifcheck.inspect(built["path"])
+    print(binary.needed)
+    assert binary.needed and all(n in ("libc.so",) or n.startswith("ld-musl") for n in binary.needed)
+
+
+@pytest.mark.parametrize("model", sorted(QEMU_MODELS))
+@pytest.mark.parametrize("target", sorted(ZIG_TARGETS))
+def test_dispatch_chooses_the_variant_under_qemu(zig_nif, cpu_nif, target, model, tmp_path):
+    needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
+    built = zig_nif(target)
+    proc, report = run_loader(built, str(tmp_path), emulator=["qemu-x86_64", "-cpu", model], env={"LNIF_VERBOSE": "1"})
+    chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
+    print(f"{target}, qemu -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
+    assert variant(report) == QEMU_MODELS[model] and chosen and "chosen for this CPU" in chosen.group(0)
+    assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
+
+
+def test_erlang_purge_and_reload_with_the_glibc228_nif(conan, zig_nif, vocab, tmp_path):
+    """The hot-upgrade proof of test_c_consumers.py with both NIF versions linked by the glibc 2.28
+    profile's compilers: the first leaves the VM's memory map on purge, the second answers."""
+    from test_c_consumers import build_reload_nif, purge_and_reload
+    erts = erl_nif_include()
+    needs(erts, "Erlang (erl, erlc, erl_nif.h)")
+    target = "linux-x86_64-glibc2.28"
+    zig_nif(target)
+    deps = str(tmp_path / "deps")
+    conan("install", f"--requires={REF}", *profiles(target), "-g", "PkgConfigDeps", "-of", deps)
+    compilers = (zig_tool(target, "cc"), zig_tool(target, "c++"))
+    priv = tmp_path / "priv"
+    priv.mkdir()
+    so = build_reload_nif(deps, erts, str(priv / "reload_nif.so"), 1, compilers=compilers)
+    v2 = build_reload_nif(deps, erts, str(tmp_path / "reload_nif-v2.so"), 2, compilers=compilers)
+    binary, problems = nifcheck.check(so, exports=("nif_init",), undefined=("enif_",), floor="glibc2.28")
+    assert problems == [], problems
+    lines = purge_and_reload(so, v2, vocab, tmp_path)
+    before = lines["before"].split()
+    assert before[:2] == ["version", "1"] and int(before[3]) > 1000
+    assert lines["purged"] == "mapped false", "the VM unloaded the NIF: its .so left the process"
+    assert lines["after"].split()[:2] == ["version", "2"]
+
+
+PY_MODULE = r"""#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "llama.h"
+
+static PyObject * system_info(PyObject * self, PyObject * args) {
+    (void) self; (void) args;
+    return PyUnicode_FromString(llama_print_system_info());
+}
+static PyMethodDef methods[] = {{"system_info", system_info, METH_NOARGS, "llama_print_system_info()"}, {0}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "llama_probe", 0, -1, methods};
+PyMODINIT_FUNC PyInit_llama_probe(void) { return PyModule_Create(&module); }
+"""
+
+
+def test_wheel_with_the_glibc228_module_is_manylinux_2_28(conan, zig_nif, tmp_path):
+    """A Python extension module linked the README way by the glibc 2.28 profile, in a wheel:
+    auditwheel (PyPI, the venv .ci/run makes) must call it manylinux_2_28 or older, with nothing
+    to graft, and this Python must import it and call llama through it."""
+    import sysconfig
+    auditwheel = os.path.join(ROOT, ".venv-auditwheel", "bin", "auditwheel")
+    needs(os.path.exists(auditwheel), "auditwheel (.ci/run's .venv-auditwheel)")
+    target = "linux-x86_64-glibc2.28"
+    zig_nif(target)
+    deps = str(tmp_path / "deps")
+    conan("install", f"--requires={REF}", *profiles(target), "-g", "PkgConfigDeps", "-of", deps)
+    env = {**os.environ, "PKG_CONFIG_PATH": deps}
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "llama"], env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    (tmp_path / "llama_probe.c").write_text(PY_MODULE)
+    (tmp_path / "module.map").write_text("{ global: PyInit_llama_probe; local: *; };\n")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    module = tmp_path / f"llama_probe{suffix}"
+    subprocess.run([zig_tool(target, "c++"), "-x", "c", "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong",
+                    f"-I{sysconfig.get_paths()['include']}", str(tmp_path / "llama_probe.c"), "-x", "none", "-shared",
+                    f"-Wl,--version-script={tmp_path / 'module.map'}", "-Wl,-z,relro,-z,now,-z,noexecstack",
+                    "-o", str(module), *flags], check=True)
+    probe = subprocess.run(["python3", "-c", "import llama_probe; print(llama_probe.system_info())"], cwd=str(tmp_path),
+                           capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0 and probe.stdout.startswith("CPU : "), probe.stdout + probe.stderr
+    tag = f"cp{sysconfig.get_config_var('py_version_nodot')}"
+    wheel = tmp_path / f"llama_probe-0.1-{tag}-{tag}-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.write(module, module.name)
+        z.writestr("llama_probe-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: llama_probe\nVersion: 0.1\n")
+        z.writestr("llama_probe-0.1.dist-info/WHEEL",
+                   f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: false\nTag: {tag}-{tag}-linux_x86_64\n")
+        z.writestr("llama_probe-0.1.dist-info/RECORD", "")
+    show = subprocess.run([auditwheel, "show", str(wheel)], capture_output=True, text=True, timeout=300)
+    text = " ".join(show.stdout.split())
+    print(text)
+    assert show.returncode == 0, show.stderr
+    found = re.search(r'consistent with the following platform tag: "manylinux_2_(\d+)_x86_64"', text)
+    assert found and int(found.group(1)) <= 28, text
+    assert "system-provided shared libraries: libc.so.6" in text or "external versioned symbols" in text
+    assert "will be grafted" not in text and "grafted" not in text.replace("no external", "")
