@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 # Libraries a NIF may need on each format without shipping anything. libstdc++/libgcc_s are
 # allowed only when the caller says the link keeps the C++ runtime dynamic.
 ELF_SYSTEM = ["libc.so.*", "libm.so.*", "libpthread.so.*", "libdl.so.*", "librt.so.*",
-              "ld-linux*.so.*", "ld64.so.*", "libc.musl-*.so.*", "ld-musl-*.so.*"]
+              "ld-linux*.so.*", "ld64.so.*", "libc.so", "libc.musl-*.so.*", "ld-musl-*.so.*"]  # libc.so: musl (Zig)
 ELF_CXX_RUNTIME = ["libstdc++.so.*", "libgcc_s.so.*"]
 CXX_RUNTIME_NAMES = {"stdc++", "gcc_s"}  # as system_libs name them (stdcpp_library())
 PE_SYSTEM = ["kernel32.dll", "advapi32.dll", "msvcrt.dll", "ntdll.dll", "user32.dll", "ws2_32.dll",
