@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from make_model import write_random_llama  # the same llama layout as bench/run.py's model
+from make_model import q4_0_matrix, write_random_llama  # the same llama layout as bench/run.py's model
 
 # head size 128 and 4 query heads per KV head (the shapes the flash-attention kernels are built for)
 N_EMBD, N_HEAD, N_HEAD_KV, N_FF, N_LAYER, N_CTX, N_VOCAB = 2048, 16, 4, 5632, 4, 4096, 32000
@@ -20,8 +20,7 @@ SEED = 20261130
 
 def write(gguf, np, path, ftype):
     rng = np.random.default_rng(SEED)
-    q4 = gguf.GGMLQuantizationType.Q4_0
-    block, type_size = gguf.GGML_QUANT_SIZES[q4]  # 32 values in 18 bytes: f16 scale + 16 bytes of nibbles
+    q4_0 = q4_0_matrix(gguf, np, rng)
 
     def matrix(w, name, rows, cols):  # ggml ne = [cols, rows]
         if ftype == "F16":
@@ -29,12 +28,7 @@ def write(gguf, np, path, ftype):
             data *= 0.02
             w.add_tensor(name, data.astype(np.float16))
             return
-        n_blocks = rows * cols // block
-        raw = np.empty((n_blocks, type_size), np.uint8)
-        scale = (0.0044 * (1.0 + 0.1 * rng.standard_normal(n_blocks, dtype=np.float32))).astype(np.float16)
-        raw[:, :2] = scale.view(np.uint8).reshape(n_blocks, 2)
-        raw[:, 2:] = rng.integers(0, 256, (n_blocks, type_size - 2), dtype=np.uint8)
-        w.add_tensor(name, raw.reshape(rows, cols // block * type_size), raw_dtype=q4)
+        q4_0(w, name, rows, cols)
 
     file_type = gguf.LlamaFileType.MOSTLY_F16 if ftype == "F16" else gguf.LlamaFileType.MOSTLY_Q4_0
     return write_random_llama(gguf, np, path, "gpu-check-random-llama", file_type, N_EMBD, N_HEAD, N_HEAD_KV, N_FF,

@@ -3,7 +3,7 @@
 variants are made from it with upstream's llama-quantize (see run.py). Needs numpy.
 write_random_llama() is also what bench/cuda_gpu_model.py writes its GPU-check models with.
 
-usage: python make_model.py <gguf-py folder> <out.gguf>
+usage: python make_model.py <gguf-py folder> <out.gguf> [F16|Q4_0]   (Q4_0: blocks drawn directly)
 """
 import sys
 
@@ -64,20 +64,42 @@ def write_random_llama(gguf, np, path, name, file_type, n_embd, n_head, n_head_k
     return 2 * n_vocab * n_embd + n_layer * (2 * n_embd * n_embd + 2 * n_embd * kv + 3 * n_embd * n_ff)
 
 
-def main(gguf_py, out):
+def q4_0_matrix(gguf, np, rng):
+    """A matrix writer for write_random_llama() that draws Q4_0 blocks directly (a random scale near
+    0.0044, random 4-bit values): nothing is quantised, the figures measure speed, not quality."""
+    q4 = gguf.GGMLQuantizationType.Q4_0
+    block, type_size = gguf.GGML_QUANT_SIZES[q4]  # 32 values in 18 bytes: f16 scale + 16 bytes of nibbles
+
+    def matrix(w, name, rows, cols):  # ggml ne = [cols, rows]
+        n_blocks = rows * cols // block
+        raw = np.empty((n_blocks, type_size), np.uint8)
+        scale = (0.0044 * (1.0 + 0.1 * rng.standard_normal(n_blocks, dtype=np.float32))).astype(np.float16)
+        raw[:, :2] = scale.view(np.uint8).reshape(n_blocks, 2)
+        raw[:, 2:] = rng.integers(0, 256, (n_blocks, type_size - 2), dtype=np.uint8)
+        w.add_tensor(name, raw.reshape(rows, cols // block * type_size), raw_dtype=q4)
+    return matrix
+
+
+def main(gguf_py, out, ftype="F16"):
     sys.path.insert(0, gguf_py)
     import numpy as np
     import gguf
 
     rng = np.random.default_rng(20261125)
 
-    def matrix(w, name, rows, cols):  # gguf-py takes numpy shapes (ggml's order reversed)
+    def f16(w, name, rows, cols):  # gguf-py takes numpy shapes (ggml's order reversed)
         w.add_tensor(name, (rng.standard_normal((rows, cols)) * 0.02).astype(np.float16))
 
-    params = write_random_llama(gguf, np, out, "bench-random-llama", gguf.LlamaFileType.MOSTLY_F16, N_EMBD, N_HEAD,
+    if ftype == "Q4_0":
+        matrix, file_type = q4_0_matrix(gguf, np, rng), gguf.LlamaFileType.MOSTLY_Q4_0
+    else:
+        matrix, file_type = f16, gguf.LlamaFileType.MOSTLY_F16
+    params = write_random_llama(gguf, np, out, "bench-random-llama", file_type, N_EMBD, N_HEAD,
                                 N_HEAD_KV, N_FF, N_LAYER, N_CTX, N_WORDS, matrix)
-    print(f"{out}: {params / 1e6:.1f} M parameters, vocabulary {N_WORDS + 259}")
+    print(f"{out}: {ftype}, {params / 1e6:.1f} M parameters, vocabulary {N_WORDS + 259}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if len(sys.argv) not in (3, 4) or sys.argv[3:] not in ([], ["F16"], ["Q4_0"]):
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])
