@@ -20,9 +20,10 @@ from conftest import REF, ROOT, build_programs, debian11_root, erl_nif_include, 
 
 ZIG_TARGETS = {
     # profile: (nifcheck floor, Zig target, options in CI)
-    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", []),
-    # llama + ggml only: what musl changes is the C library under them, and llama-common would add
-    # about 2 minutes of CI time (bench/libc_targets.py builds and runs it with the default options)
+    # llama + ggml only: what these profiles change is the C library under them, and llama-common
+    # adds about 2 minutes of CI time to each (built and run with it in development and by
+    # bench/libc_targets.py, which uses the default options)
+    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", ["-o", "*:with_common=False"]),
     "linux-x86_64-musl": ("musl", "x86_64-linux-musl", ["-o", "*:with_common=False"]),
 }
 # qemu-user CPU models and the variant the dispatch must choose (tests/test_cpu_dispatch.py)
@@ -173,7 +174,7 @@ def test_erlang_purge_and_reload_with_the_glibc228_nif(conan, zig_nif, vocab, tm
     target = "linux-x86_64-glibc2.28"
     zig_nif(target)
     deps = str(tmp_path / "deps")
-    conan("install", f"--requires={REF}", *profiles(target), "-g", "PkgConfigDeps", "-of", deps)
+    conan("install", f"--requires={REF}", *profiles(target), *ZIG_TARGETS[target][2], "-g", "PkgConfigDeps", "-of", deps)
     compilers = (zig_tool(target, "cc"), zig_tool(target, "c++"))
     priv = tmp_path / "priv"
     priv.mkdir()
@@ -212,7 +213,7 @@ def test_wheel_with_the_glibc228_module_is_manylinux_2_28(conan, zig_nif, tmp_pa
     target = "linux-x86_64-glibc2.28"
     zig_nif(target)
     deps = str(tmp_path / "deps")
-    conan("install", f"--requires={REF}", *profiles(target), "-g", "PkgConfigDeps", "-of", deps)
+    conan("install", f"--requires={REF}", *profiles(target), *ZIG_TARGETS[target][2], "-g", "PkgConfigDeps", "-of", deps)
     env = {**os.environ, "PKG_CONFIG_PATH": deps}
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "llama"], env=env, capture_output=True, text=True,
                            check=True).stdout.split()
