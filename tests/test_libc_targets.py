@@ -74,6 +74,17 @@ def debian11(tmp_path_factory):
     return os.path.join(lib, "ld-linux-x86-64.so.2"), lib
 
 
+@pytest.fixture(scope="module")
+def glibc228_deps(conan, zig_nif, tmp_path_factory):
+    """PkgConfigDeps files of the glibc-2.28 package (built by zig_nif), for the NIFs and modules
+    linked here with its compilers and pkg-config's line."""
+    target = "linux-x86_64-glibc2.28"
+    zig_nif(target)
+    deps = str(tmp_path_factory.mktemp("glibc228-deps"))
+    conan("install", f"--requires={REF}", *profiles(target), *ZIG_TARGETS[target][2], "-g", "PkgConfigDeps", "-of", deps)
+    return deps
+
+
 def test_zig_shared_objects_unload_without_a_crash(tmp_path):
     """The trap profiles/zig/dso_fini.c closes: a shared object zig 0.17 links (here: one static
     std::string) is dlopen()ed, dlclose()d, and the process exits. Linked by zig alone, the
@@ -165,16 +176,14 @@ def test_dispatch_chooses_the_variant_under_qemu(zig_nif, cpu_nif, target, model
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
 
 
-def test_erlang_purge_and_reload_with_the_glibc228_nif(conan, zig_nif, vocab, tmp_path):
+def test_erlang_purge_and_reload_with_the_glibc228_nif(glibc228_deps, vocab, tmp_path):
     """The hot-upgrade proof of test_c_consumers.py with both NIF versions linked by the glibc 2.28
     profile's compilers: the first leaves the VM's memory map on purge, the second answers."""
     from test_c_consumers import build_reload_nif, purge_and_reload
     erts = erl_nif_include()
     needs(erts, "Erlang (erl, erlc, erl_nif.h)")
     target = "linux-x86_64-glibc2.28"
-    zig_nif(target)
-    deps = str(tmp_path / "deps")
-    conan("install", f"--requires={REF}", *profiles(target), *ZIG_TARGETS[target][2], "-g", "PkgConfigDeps", "-of", deps)
+    deps = glibc228_deps
     compilers = (zig_tool(target, "cc"), zig_tool(target, "c++"))
     priv = tmp_path / "priv"
     priv.mkdir()
@@ -203,20 +212,16 @@ PyMODINIT_FUNC PyInit_llama_probe(void) { return PyModule_Create(&module); }
 """
 
 
-def test_wheel_with_the_glibc228_module_is_manylinux_2_28(conan, zig_nif, tmp_path):
+def test_wheel_with_the_glibc228_module_is_manylinux_2_28(glibc228_deps, tmp_path):
     """A Python extension module linked the README way by the glibc 2.28 profile, in a wheel:
     auditwheel (PyPI, the venv .ci/run makes) must call it manylinux_2_28 or older, with nothing
     to graft, and this Python must import it and call llama through it."""
     import sysconfig
     auditwheel = os.path.join(ROOT, ".venv-auditwheel", "bin", "auditwheel")
     needs(os.path.exists(auditwheel), "auditwheel (.ci/run's .venv-auditwheel)")
+    from test_c_consumers import pkg_config
     target = "linux-x86_64-glibc2.28"
-    zig_nif(target)
-    deps = str(tmp_path / "deps")
-    conan("install", f"--requires={REF}", *profiles(target), *ZIG_TARGETS[target][2], "-g", "PkgConfigDeps", "-of", deps)
-    env = {**os.environ, "PKG_CONFIG_PATH": deps}
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "llama"], env=env, capture_output=True, text=True,
-                           check=True).stdout.split()
+    cflags, libs = pkg_config(glibc228_deps, static=True)
     (tmp_path / "llama_probe.c").write_text(PY_MODULE)
     (tmp_path / "module.map").write_text("{ global: PyInit_llama_probe; local: *; };\n")
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
@@ -224,7 +229,7 @@ def test_wheel_with_the_glibc228_module_is_manylinux_2_28(conan, zig_nif, tmp_pa
     subprocess.run([zig_tool(target, "c++"), "-x", "c", "-O2", "-fPIC", "-fvisibility=hidden", "-fstack-protector-strong",
                     f"-I{sysconfig.get_paths()['include']}", str(tmp_path / "llama_probe.c"), "-x", "none", "-shared",
                     f"-Wl,--version-script={tmp_path / 'module.map'}", "-Wl,-z,relro,-z,now,-z,noexecstack",
-                    "-o", str(module), *flags], check=True)
+                    "-o", str(module), *cflags, *libs], check=True)
     probe = subprocess.run(["python3", "-c", "import llama_probe; print(llama_probe.system_info())"], cwd=str(tmp_path),
                            capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0 and probe.stdout.startswith("CPU : "), probe.stdout + probe.stderr
