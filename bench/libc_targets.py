@@ -115,7 +115,7 @@ def run_everywhere(built, work, roots, reference):
             except subprocess.TimeoutExpired:
                 rows.append({"target": target, "where": name, "result": "timed out"})
                 continue
-            variant = re.search(r"CPU_VARIANT = (\S+)", report["system_info"]).group(1) if report else "-"
+            variant = report["cpu_variant"] if report else "-"
             rows.append({"target": target, "where": name, "exit": proc.returncode, "variant": variant,
                          "tokens": report and (reference is None or report["generated"] == reference),
                          "result": "ok" if proc.returncode == 0 and report and report["failures"] == 0 else

@@ -2,6 +2,7 @@
 sources from the local mirror, and each package variant built once per session. The plain helpers
 live in harness.py (bench/ uses them too) and are re-exported here for the tests."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from harness import (ARCHIVE, BACKEND_OPS, LAVAPIPE_OPS, PARTS, PROFILES, REF, R
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
                      debian11_root, declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
                      load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, private_conan,
-                     profile, run_loader, runnable_variants, source_mirror, variant_prefixes)
+                     profile, run_loader, run_logits, runnable_variants, source_mirror, variant_prefixes)
 
 
 XDG_DIRS = {"XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config", "XDG_DATA_HOME": "xdg-data"}
@@ -196,3 +197,47 @@ def vocab(tmp_path_factory):
     """Upstream's llama-spm vocabulary from the source archive (vocab-only models load fast)."""
     upstream = extract_upstream(tmp_path_factory.mktemp("vocab"), "models/ggml-vocab-llama-spm.gguf")
     return os.path.join(upstream, "models", "ggml-vocab-llama-spm.gguf")
+
+
+@pytest.fixture(scope="session")
+def oracle(tmp_path_factory):
+    """tests/oracle.py's models (one GGUF per weight type of oracle.BOUNDS) and their reference
+    logits for oracle.PROMPT, computed once per session in numpy from gguf-py's dequantization:
+    reference (plain float64) and rounded (ggml's activation formats applied)."""
+    try:
+        import numpy as np
+    except ImportError:
+        needs(False, "numpy (requirements.txt)")
+    import oracle as ref
+    work = tmp_path_factory.mktemp("oracle")
+    gguf = ref.import_gguf(os.path.join(extract_upstream(work, "gguf-py"), "gguf-py"))
+    models, reference, rounded = {}, {}, {}
+    for qtype in ref.BOUNDS:
+        models[qtype] = ref.write_model(gguf, np, os.path.join(str(work), f"oracle-{qtype.lower()}.gguf"), qtype)
+        w, types = ref.weights(gguf, np, models[qtype])
+        reference[qtype] = ref.forward(np, w, ref.PROMPT)
+        rounded[qtype] = ref.forward(np, w, ref.PROMPT, types)
+    return {"models": models, "reference": reference, "rounded": rounded, "np": np, "gguf": gguf, "ref": ref,
+            "work": str(work)}
+
+
+def matches_oracle(oracle, programs, work, emulator=(), env=None, models=None):
+    """run_logits of every oracle model (or `models`, {type: path}) against its references: returns
+    (process, {type: (NMSE of all positions against the float reference, NMSE of the first
+    position against the rounded one)}) and prints one line per type; asserts nothing."""
+    np, ref = oracle["np"], oracle["ref"]
+    models = models or oracle["models"]
+    proc, logits = run_logits(programs, work, list(models.values()), ref.PROMPT, emulator=emulator, env=env)
+    errors = {q: (ref.nmse(np, logits[path], oracle["reference"][q]),
+                  ref.nmse(np, logits[path][0], oracle["rounded"][q][0])) for q, path in models.items()}
+    info = re.search(r"cpu_variant: (.+)", proc.stdout)
+    print(f"{' '.join(emulator) or 'native'} ({info.group(1) if info else '?'}), NMSE all positions / first: " +
+          ", ".join(f"{q} {a:.1e} / {f:.1e}" for q, (a, f) in errors.items()))
+    return proc, errors
+
+
+def within_bounds(oracle, errors):
+    """The types whose NMSE exceeds oracle.BOUNDS or oracle.FIRST_BOUNDS, as strings (empty: all kept)."""
+    ref = oracle["ref"]
+    return [f"{q}: {a:.2e} (bound {ref.BOUNDS[q]:.0e}), first position {f:.2e} (bound {ref.FIRST_BOUNDS[q]:.0e})"
+            for q, (a, f) in errors.items() if not (a <= ref.BOUNDS[q] and f <= ref.FIRST_BOUNDS[q])]

@@ -251,11 +251,15 @@ class Packages:
 
 
 def extract_upstream(dest, *members):
-    """Files of the source archive (paths below its top folder) extracted into `dest`; returns the
-    extracted top folder, dest/llama.cpp-<version>."""
+    """Files or folders (with everything in them) of the source archive, paths below its top
+    folder, extracted into `dest`; returns the extracted top folder, dest/llama.cpp-<version>."""
     import tarfile
     with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
-        tar.extractall(dest, members=[tar.getmember(f"{UPSTREAM}/{m}") for m in members], filter="data")
+        names = [f"{UPSTREAM}/{m}" for m in members]
+        chosen = [t for t in tar.getmembers() if any(t.name == n or t.name.startswith(n + "/") for n in names)]
+        missing = [n for n in names if not any(t.name == n for t in chosen)]
+        assert not missing, f"not in {ARCHIVE}: {missing}"
+        tar.extractall(dest, members=chosen, filter="data")
     return os.path.join(str(dest), UPSTREAM)
 
 
@@ -323,6 +327,23 @@ def run_loader(programs, work, emulator=(), env=None, check=True, timeout=900):
         return proc, None
     with open(report, encoding="utf-8", errors="surrogateescape") as f:
         return proc, json.loads(f.read())
+
+
+def run_logits(programs, work, models, tokens, emulator=(), env=None, timeout=900):
+    """The tests' loader in --logits mode: each GGUF of `models` decodes `tokens` (ids) in one batch.
+    Returns (process, {model path: float32 array of shape (len(tokens), vocab)}); the process's
+    stdout has the system_info line (the CPU variant that ran)."""
+    import numpy as np
+    os.makedirs(work, exist_ok=True)
+    proc = subprocess.run([*emulator, programs["loader"], programs["path"], str(work), "--logits",
+                           ",".join(str(t) for t in tokens), *models], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = {}
+    for model in models:
+        values = np.fromfile(os.path.join(str(work), os.path.basename(model) + ".logits"), np.float32)
+        out[model] = values.reshape(len(tokens), -1)
+    return proc, out
 
 
 _LOAD_CALL_UNLOAD = """import ctypes, sys

@@ -14,8 +14,8 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant, load_recipe, needs,
-                      plain_definitions, run_loader, runnable_variants)
+from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant, load_recipe,
+                      matches_oracle, needs, plain_definitions, run_loader, runnable_variants, within_bounds)
 
 RECIPE = load_recipe()
 VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
@@ -23,12 +23,6 @@ ENV = RECIPE.CPU_VARIANT_ENV
 
 # qemu-user CPU models and the variant each must get (no AVX2 below Haswell)
 QEMU_MODELS = {"Nehalem": "x86-64", "SandyBridge": "x86-64", "Haswell": "haswell"}
-
-
-def _variant(report):
-    match = re.search(r"CPU_VARIANT = (\S+)", report["system_info"])
-    assert match, report["system_info"]
-    return match.group(1)
 
 
 def _disassembly_by_variant(archive):
@@ -72,7 +66,7 @@ def test_only_the_forwarders_keep_upstream_names(cpu_package):
 def test_native_run_picks_the_best_variant_for_this_cpu(cpu_nif):
     flags = sorted(f for f in cpu_info()[1] if re.match(r"(avx|sse4|fma|f16c|bmi)", f))
     expected = runnable_variants()[-1]
-    got = _variant(cpu_nif["report"])
+    got = cpu_nif["report"]["cpu_variant"]
     print(f"this CPU ({' '.join(flags)}): {got}; runnable: {', '.join(runnable_variants())}")
     assert got == expected
     assert cpu_nif["report"]["failures"] == 0
@@ -85,7 +79,7 @@ def test_emulated_cpu_gets_its_variant_and_the_same_tokens(cpu_nif, model, tmp_p
                               env={"LNIF_VERBOSE": "1"})
     chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
     print(f"qemu -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
-    assert _variant(report) == QEMU_MODELS[model]
+    assert report["cpu_variant"] == QEMU_MODELS[model]
     assert chosen and "chosen for this CPU" in chosen.group(0), "one log line names the choice"
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
 
@@ -105,12 +99,12 @@ def test_forcing_a_variant_the_cpu_cannot_run_is_an_error_not_a_crash(cpu_nif, f
     assert len(errors) == 1 and why in errors[0], proc.stderr[-3000:]
     if why == "lacks":
         assert "AVX512" in errors[0] and "haswell" in errors[0], "names what is missing and what can run"
-    assert report and _variant(report) == "none" and report["failures"] > 0
+    assert report and report["cpu_variant"] == "none" and report["failures"] > 0
 
 
 def test_forcing_a_runnable_variant_is_honoured(cpu_nif, tmp_path):
     proc, report = run_loader(cpu_nif, str(tmp_path), env={ENV: "x86-64", "LNIF_VERBOSE": "1"})
-    assert _variant(report) == "x86-64" and "forced by " + ENV in proc.stderr
+    assert report["cpu_variant"] == "x86-64" and "forced by " + ENV in proc.stderr
     assert report["generated"] == cpu_nif["report"]["generated"]
 
 
@@ -135,3 +129,47 @@ def test_upstream_backend_ops_pass_for_each_variant(cpu_tool, variant):
         assert passed and passed.group(1) == passed.group(2) and int(passed.group(2)) >= 10, tail
         assert f"variant {variant}, forced" in proc.stderr + proc.stdout, "the forced variant was the one tested"
         print(f"{variant} {op}: {passed.group(0)}")
+
+
+# The forward pass of each variant against tests/oracle.py (numpy over gguf-py's dequantization,
+# no ggml code): F32, F16, Q8_0, Q4_0, Q4_K and Q6_K models, logits of every prompt position.
+# upstream's test-backend-ops above compares a variant with the same variant (its reference side
+# is a second CPU backend in the same process); this does not.
+@pytest.mark.parametrize("variant", [v["name"] for v in VARIANTS])
+def test_each_variant_matches_the_oracle(cpu_nif, oracle, variant, tmp_path):
+    if variant not in runnable_variants():
+        pytest.skip(f"not run: this CPU cannot run {variant} (and qemu emulates no AVX-512/AVX-VNNI)")
+    proc, errors = matches_oracle(oracle, cpu_nif, str(tmp_path), env={ENV: variant})
+    assert f"cpu_variant: {variant}\n" in proc.stdout, "the forced variant was the one that ran"
+    assert within_bounds(oracle, errors) == []
+
+
+@pytest.mark.parametrize("model", sorted(QEMU_MODELS))
+def test_emulated_cpu_matches_the_oracle(cpu_nif, oracle, model, tmp_path):
+    needs(shutil.which("qemu-x86_64"), "qemu-user (qemu-x86_64)")
+    proc, errors = matches_oracle(oracle, cpu_nif, str(tmp_path), emulator=["qemu-x86_64", "-cpu", model])
+    assert f"cpu_variant: {QEMU_MODELS[model]}\n" in proc.stdout
+    assert within_bounds(oracle, errors) == []
+
+
+@pytest.mark.parametrize("qtype, tensor, row, factor", [
+    ("Q4_0", "token_embd.weight", "second prompt token", 64.0),  # gross: every position after the first
+    ("Q4_K", "token_embd.weight", "second prompt token", 64.0),
+    ("Q4_0", "output.weight", 300, 1.25),  # subtle: one logit, 32 of its 256 weights 25 % larger
+    ("Q6_K", "output.weight", 300, 1.25),  # subtle: 256 weights
+])
+def test_the_oracle_sees_one_corrupted_block_scale(cpu_nif, oracle, qtype, tensor, row, factor, tmp_path):
+    """The comparison can fail: the same model with the scale of one quantized block multiplied.
+    A gross change breaks the all-positions bound; a subtle one stays inside it (it is within what
+    rounding does to a quantized model) but not inside the first-position bound."""
+    ref = oracle["ref"]
+    row = ref.PROMPT[1] if row == "second prompt token" else row
+    bad = ref.corrupt_scale(oracle["gguf"], oracle["np"], oracle["models"][qtype],
+                            os.path.join(str(tmp_path), f"corrupt-{qtype.lower()}.gguf"), tensor, row, factor)
+    _, errors = matches_oracle(oracle, cpu_nif, str(tmp_path), models={qtype: bad})
+    every, first = errors[qtype]
+    if factor > 2:
+        assert every > 10 * ref.BOUNDS[qtype], errors
+    else:
+        assert every <= ref.BOUNDS[qtype] and first > 100 * ref.FIRST_BOUNDS[qtype], errors
+    assert within_bounds(oracle, errors) != []

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, load_recipe, needs,
-                      plain_definitions, profile, run_loader, runnable_variants, variant_prefixes)
+from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, load_recipe, matches_oracle,
+                      needs, plain_definitions, profile, run_loader, runnable_variants, variant_prefixes, within_bounds)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -73,12 +73,6 @@ def test_linux_cross_target_runs_under_qemu(qemu_run, cpu_nif, target):
 ARMV8_MODELS = {"cortex-a53": "armv8.0", "cortex-a76": "armv8.2", "max,sve=off": "armv8.6", "max": "armv8.6-sve"}
 
 
-def _variant(report):
-    match = re.search(r"CPU_VARIANT = (\S+)", report["system_info"])
-    assert match, report["system_info"]
-    return match.group(1)
-
-
 def test_armv8_variants_hold_their_instructions(qemu_run, packages):
     """Each variant of the armv8 archive has the code its row promises: no SDOT/SMMLA/SVE in the
     floor, SDOT from armv8.2, SMMLA from armv8.6, SVE (z registers) only in armv8.6-sve."""
@@ -105,9 +99,26 @@ def test_armv8_emulated_cpu_gets_its_variant_and_the_same_tokens(qemu_run, cpu_n
     proc, report = run_loader(programs, str(tmp_path), emulator=[qemu, "-cpu", model, *rest], env={"LNIF_VERBOSE": "1"})
     chosen = re.search(r"ggml-cpu: variant .*", proc.stderr)
     print(f"qemu-aarch64 -cpu {model}: {chosen.group(0) if chosen else proc.stderr[-500:]}")
-    assert _variant(report) == ARMV8_MODELS[model]
+    assert report["cpu_variant"] == ARMV8_MODELS[model]
     assert chosen and "chosen for this CPU" in chosen.group(0)
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
+
+
+@pytest.mark.parametrize("model", ARMV8_MODELS)
+def test_armv8_emulated_cpu_matches_the_oracle(qemu_run, oracle, model, tmp_path):
+    """Each armv8 variant's forward pass (its CPU model chooses it) against tests/oracle.py's
+    numpy reference: F32, F16, Q8_0, Q4_0, Q4_K, Q6_K, within oracle.BOUNDS."""
+    programs, _ = qemu_run("linux-armv8")
+    qemu, *rest = QEMU["linux-armv8"][1].split()
+    proc, errors = matches_oracle(oracle, programs, str(tmp_path), emulator=[qemu, "-cpu", model, *rest])
+    assert f"cpu_variant: {ARMV8_MODELS[model]}\n" in proc.stdout
+    assert within_bounds(oracle, errors) == []
+
+
+def test_riscv64_matches_the_oracle(qemu_run, oracle, tmp_path):
+    programs, _ = qemu_run("linux-riscv64")
+    proc, errors = matches_oracle(oracle, programs, str(tmp_path), emulator=QEMU["linux-riscv64"][1].split())
+    assert within_bounds(oracle, errors) == []
 
 
 def test_armv8_forcing_sve_on_a_cpu_without_it_is_refused(qemu_run, tmp_path):
@@ -119,7 +130,7 @@ def test_armv8_forcing_sve_on_a_cpu_without_it_is_refused(qemu_run, tmp_path):
     errors = [line for line in proc.stderr.splitlines() if f"{env}=armv8.6-sve" in line]
     assert proc.returncode > 0, f"the loader must end normally with failures, not by a signal: {proc.returncode}"
     assert len(errors) == 1 and "lacks" in errors[0] and "SVE" in errors[0] and "armv8.2" in errors[0], errors
-    assert report and _variant(report) == "none" and report["failures"] > 0
+    assert report and report["cpu_variant"] == "none" and report["failures"] > 0
 
 
 WINE = "/usr/lib/wine/wine64"  # Debian's wine64 loader (not on PATH without the `wine` wrapper)
@@ -155,7 +166,7 @@ def test_windows_mingw_dll_runs_under_wine(mingw_run, packages, cpu_nif):
     assert sorted(f for f in os.listdir(os.path.join(folder, "lib")) if f.endswith(".a")) == \
         ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
     # it ran: under wine, same variant and tokens as Linux x86_64, errors are errors
-    assert _variant(report) == runnable_variants()[-1] == _variant(cpu_nif["report"])
+    assert report["cpu_variant"] == runnable_variants()[-1] == cpu_nif["report"]["cpu_variant"]
     assert report["failures"] == 0
     assert report["generated"] == cpu_nif["report"]["generated"], "same tokens as on Linux"
     assert report["missing_file_error"] and report["garbage_file_error"]
@@ -231,7 +242,7 @@ def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
     env = load_recipe().CPU_VARIANT_ENV
     proc, report = run_loader(programs, str(tmp_path / "floor"), emulator=[WINE],
                               env={**wine_env, env: "x86-64", "LNIF_VERBOSE": "1"})
-    assert _variant(report) == "x86-64" and f"forced by {env}" in proc.stderr
+    assert report["cpu_variant"] == "x86-64" and f"forced by {env}" in proc.stderr
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
     names, runnable = [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"]], runnable_variants()
     refused = next((n for n in names if n not in runnable), "no-such-cpu")
@@ -241,4 +252,11 @@ def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
     print(refused, errors)
     assert proc.returncode == 1, f"the loader must return its failure status, not crash: {proc.returncode}"
     assert len(errors) == 1 and ("lacks" in errors[0] or "not a variant" in errors[0]), proc.stderr[-3000:]
-    assert report and _variant(report) == "none" and report["failures"] > 0
+    assert report and report["cpu_variant"] == "none" and report["failures"] > 0
+
+
+def test_windows_dll_matches_the_oracle(mingw_run, oracle, tmp_path):
+    """The DLL's forward pass under wine (this CPU's variant) against tests/oracle.py."""
+    programs, _, wine_env = mingw_run
+    _, errors = matches_oracle(oracle, programs, str(tmp_path), emulator=[WINE], env=wine_env)
+    assert within_bounds(oracle, errors) == []

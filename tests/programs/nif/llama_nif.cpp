@@ -91,14 +91,16 @@ extern "C" {
 
 const char * lnif_system_info(void) {
     init_once();
-#if __has_include("llama-cpp-cpu-variant.h")
-    // cpu_baseline=dispatch packages: which ggml-cpu variant this process runs (NULL: none could)
-    static thread_local std::string info;
-    const char * variant = llama_cpp_cpu_variant();
-    info = std::string(llama_print_system_info()) + " | CPU_VARIANT = " + (variant ? variant : "none");
-    return info.c_str();
-#else
     return llama_print_system_info();
+}
+
+const char * lnif_cpu_variant(void) {
+    init_once();
+#if __has_include("llama-cpp-cpu-variant.h")
+    const char * variant = llama_cpp_cpu_variant();
+    return variant ? variant : "none";
+#else
+    return nullptr;
 #endif
 }
 
@@ -233,6 +235,41 @@ int lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_thre
         }
         if (nonfinite) *nonfinite = bad;
         return n_predict;
+    }, -1);
+}
+
+int lnif_logits(lnif_model * m, const int32_t * tokens, int n, int n_threads, float * out, int cap) {
+    t_error.clear();
+    t_log_error.clear();
+    if (!m || !tokens || !out || n < 1) return fail("invalid argument");
+    if (!m->ctx) return fail("model was opened vocab-only; it has no logits");
+    const int n_vocab = llama_vocab_n_tokens(m->vocab);
+    if (n > (int) llama_n_batch(m->ctx)) return fail("more tokens than the batch size");
+    if ((long long) n * n_vocab > cap) return fail("output buffer smaller than n * vocab");
+    for (int i = 0; i < n; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) return fail("token id out of range");
+    }
+    return guarded([&]() -> int {
+        if (n_threads > 0) llama_set_n_threads(m->ctx, n_threads, n_threads);
+        llama_memory_clear(llama_get_memory(m->ctx), true);
+        llama_batch batch = llama_batch_init(n, 0, 1);
+        for (int i = 0; i < n; ++i) {
+            batch.token[i] = tokens[i];
+            batch.pos[i] = i;
+            batch.n_seq_id[i] = 1;
+            batch.seq_id[i][0] = 0;
+            batch.logits[i] = 1;
+        }
+        batch.n_tokens = n;
+        const int rc = llama_decode(m->ctx, batch);
+        llama_batch_free(batch);
+        if (rc != 0) return fail("llama_decode failed");
+        for (int i = 0; i < n; ++i) {
+            const float * logits = llama_get_logits_ith(m->ctx, i);
+            if (!logits) return fail("no logits");
+            std::memcpy(out + (size_t) i * n_vocab, logits, sizeof(float) * n_vocab);
+        }
+        return n * n_vocab;
     }, -1);
 }
 

@@ -24,9 +24,12 @@ extern "C" {
 
 typedef struct lnif_model lnif_model;
 
-/* llama_print_system_info() plus the build number, and " | CPU_VARIANT = <name>" for
- * cpu_baseline=dispatch packages; thread-local storage */
+/* llama_print_system_info(): the CPU features ggml was built with and found */
 LNIF_API const char * lnif_system_info(void);
+/* the ggml-cpu variant this process runs, from the package's llama_cpp_cpu_variant(), for
+ * cpu_baseline=dispatch packages: its name, or "none" when no variant can run on this CPU (or the
+ * one forced cannot); NULL for a single-baseline package (nothing to choose) */
+LNIF_API const char * lnif_cpu_variant(void);
 /* number of ggml backend devices, and "name|type|description" of device i (type: cpu, gpu, igpu, accel) */
 LNIF_API int          lnif_device_count(void);
 LNIF_API const char * lnif_device_describe(int i);
@@ -41,6 +44,11 @@ LNIF_API int          lnif_tokenize(lnif_model * m, const char * text, int len, 
  * *nonfinite counts logits that were NaN/Inf (a correct model gives 0) */
 LNIF_API int          lnif_generate(lnif_model * m, const char * prompt, int n_predict, int n_threads,
                                     int32_t * out, int cap, int * nonfinite);
+/* the logits of every position after decoding `tokens` (n of them, one batch, from an empty
+ * context): writes n * vocab floats to out (position-major), returns that count, -1 on error.
+ * For comparisons against an independent forward pass (tests/oracle.py) */
+LNIF_API int          lnif_logits(lnif_model * m, const int32_t * tokens, int n, int n_threads, float * out,
+                                  int cap);
 /* speed probe in the shape of llama-bench's pp/tg tests: decodes n_prompt tokens in one batch, then
  * n_gen tokens one at a time from an empty context; writes tokens/s of each; 0 or -1 on error */
 LNIF_API int          lnif_bench(lnif_model * m, int n_prompt, int n_gen, int n_threads, double * pp_tps,

@@ -10,6 +10,9 @@
 //        nif_loader <path-to-llama_nif> <work-dir> --probe FILE...
 //        opens each FILE as a model (and generates from it when it opens); prints "probe FILE"
 //        before and "result FILE ok|error" after each, so a crash points at its input.
+//        nif_loader <path-to-llama_nif> <work-dir> --logits ID,ID,... MODEL...
+//        decodes the token ids in one batch with each MODEL and writes the logits of every position
+//        (float32, position-major) to <work-dir>/<model file name>.logits (tests/test_oracle.py)
 #include "tiny_model.h"
 
 #include <cstdint>
@@ -68,6 +71,10 @@ struct Api {
     int (*generate)(lnif_model *, const char *, int, int, int32_t *, int, int *);
     int (*chat_format)(lnif_model *, const char *, char *, int);
     int (*generate_json)(lnif_model *, const char *, const char *, int, char *, int);
+    int (*vocab_size)(const lnif_model *);
+    const char * (*cpu_variant)();
+    int (*bench)(lnif_model *, int, int, int, double *, double *);
+    int (*logits)(lnif_model *, const int32_t *, int, int, float *, int);
     const char * (*last_error)();
 };
 
@@ -131,7 +138,9 @@ int main(int argc, char ** argv) {
               bind(h, "lnif_device_describe", api.device_describe) & bind(h, "lnif_open", api.open) &
               bind(h, "lnif_close", api.close) & bind(h, "lnif_tokenize", api.tokenize) &
               bind(h, "lnif_generate", api.generate) & bind(h, "lnif_last_error", api.last_error) &
-              bind(h, "lnif_chat_format", api.chat_format) & bind(h, "lnif_generate_json", api.generate_json);
+              bind(h, "lnif_chat_format", api.chat_format) & bind(h, "lnif_generate_json", api.generate_json) &
+              bind(h, "lnif_vocab_size", api.vocab_size) & bind(h, "lnif_logits", api.logits) &
+              bind(h, "lnif_cpu_variant", api.cpu_variant) & bind(h, "lnif_bench", api.bench);
     if (!ok) return 1;
     // a leaked ggml symbol would be visible here; the NIF must export none
     CHECK(find_sym(h, "ggml_init") == nullptr && find_sym(h, "llama_model_load_from_file") == nullptr,
@@ -155,8 +164,41 @@ int main(int argc, char ** argv) {
         return 0;
     }
 
+    if (argc > 4 && std::strcmp(argv[3], "--logits") == 0) {
+        std::printf("system_info: %s\n", api.system_info());
+        std::printf("cpu_variant: %s\n", api.cpu_variant() ? api.cpu_variant() : "(single baseline)");
+        std::vector<int32_t> ids;
+        for (const char * p = argv[4]; *p;) {
+            char * end = nullptr;
+            ids.push_back((int32_t) std::strtol(p, &end, 10));
+            if (end == p) break;
+            p = *end == ',' ? end + 1 : end;
+        }
+        for (int i = 5; i < argc; ++i) {
+            lnif_model * m = api.open(argv[i], 0, 64);
+            CHECK(m != nullptr, "open(%s) failed: %s", argv[i], api.last_error());
+            if (!m) continue;
+            const int n_vocab = api.vocab_size(m);
+            std::vector<float> out((size_t) n_vocab * ids.size());
+            const int n = api.logits(m, ids.data(), (int) ids.size(), 0, out.data(), (int) out.size());
+            CHECK(n == (int) out.size(), "logits(%s) failed: %s", argv[i], api.last_error());
+            std::string name = argv[i];
+            name = name.substr(name.find_last_of("/\\") + 1);  // npos + 1 == 0: no folder
+            const std::string path = std::string(argv[2]) + "/" + name + ".logits";
+            FILE * f = std::fopen(path.c_str(), "wb");
+            CHECK(f && std::fwrite(out.data(), sizeof(float), out.size(), f) == out.size(), "cannot write %s",
+                  path.c_str());
+            if (f) std::fclose(f);
+            std::printf("logits %s: %zu positions x %d\n", path.c_str(), ids.size(), n_vocab);
+            api.close(m);
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
     std::printf("system_info: %s\n", api.system_info());
     fact("system_info", quoted(api.system_info()));
+    fact("cpu_variant", api.cpu_variant() ? quoted(api.cpu_variant()) : "null");
+    std::printf("cpu_variant: %s\n", api.cpu_variant() ? api.cpu_variant() : "(single baseline)");
     const int n_dev = api.device_count();
     std::printf("devices: %d\n", n_dev);
     CHECK(n_dev >= 1, "no backend device at all (the CPU backend must always be there)");
@@ -204,11 +246,22 @@ int main(int argc, char ** argv) {
         CHECK(api.generate(m, "hello", 1000, 2, big, 1024, nullptr) == -1 && *api.last_error(),
               "n_predict beyond the context must be an error");
         std::printf("n_predict beyond context -> error: %s\n", api.last_error());
+
+        // the speed probe bench/ uses, once: its thread pool is attached to the context and freed
+        // after it by close (the teardown order README's thread-pool advice rests on)
+        double pp = 0, tg = 0;
+        const int rc = api.bench(m, 16, 4, 2, &pp, &tg);
+        CHECK(rc == 0 && pp > 0 && tg > 0, "lnif_bench failed: %s", api.last_error());
+        std::printf("bench: pp16 %.0f tokens/s, tg4 %.0f tokens/s\n", pp, tg);
+        fact("bench_ok", rc == 0 && pp > 0 && tg > 0 ? "true" : "false");
         api.close(m);
     }
 
-    // llama-common: a chat template and a JSON-schema grammar (when the package has common)
-    if (lnif_model * c = api.open(model_path.c_str(), 0, 512)) {
+    // llama-common: a chat template and a JSON-schema grammar (when the package has common); a
+    // second open of the same model that fails is a failure, not a skipped block
+    lnif_model * c = api.open(model_path.c_str(), 0, 512);
+    CHECK(c != nullptr, "second open(tiny model, n_ctx 512) failed: %s", api.last_error());
+    if (c) {
         static char text[8192];
         int n = api.chat_format(c, "hello", text, sizeof text);
         if (n < 0 && std::strstr(api.last_error(), "without llama-common")) {
