@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,10 +121,23 @@ def plain_definitions(nm, archive, kinds):
     return {r[0] for r in rows if len(r) >= 2 and r[1] in kinds and not r[0].removeprefix(".refptr.").startswith(prefixes)}
 
 
-def declared_cpu_functions(package_folder):
-    """The functions the package's ggml-cpu.h declares (the recipe's own header parser)."""
-    with open(os.path.join(package_folder, "include", "ggml-cpu.h")) as f:
-        return {name for _, name, _ in load_recipe().header_functions(f.read())}
+def declared_cpu_functions(package_folder, cc="gcc"):
+    """The functions the package's ggml-cpu.h declares, as the C compiler sees them: gcc's
+    -aux-info lists every function prototype of a translation unit with the file it comes from.
+    Independent of the recipe's header parser (header_functions()), which generates the
+    forwarders: a declaration the parser missed is missing from the archive, not from both."""
+    include = os.path.join(package_folder, "include")
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "h.c"), "w") as f:
+            f.write('#include "ggml-cpu.h"\n')
+        info = os.path.join(tmp, "prototypes.txt")
+        subprocess.run([cc, "-c", "-o", os.devnull, "-aux-info", info, "-I", include,
+                        os.path.join(tmp, "h.c")], check=True, capture_output=True)
+        with open(info) as f:
+            lines = [line for line in f if "/ggml-cpu.h:" in line.split("*/")[0]]
+    names = {re.search(r"(\w+)\s*\(", line.split("*/", 1)[1]).group(1) for line in lines}
+    assert len(names) == len(lines) and len(names) > 30, lines[:5]
+    return names
 
 
 def instructions_by_variant(objdump, archive, patterns, arch="x86_64"):

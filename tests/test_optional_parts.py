@@ -205,14 +205,17 @@ def test_rpc_server_killed_mid_generation_aborts_the_client(rpc_server, tmp_path
     client = subprocess.Popen([sys.executable, "-c", textwrap.dedent(RPC), nif, "generate", str(model),
                                rpc_server["endpoint"], "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env={**os.environ, "RNIF_PROGRESS": "1"})
+    generating = False
     try:
         for line in client.stderr:  # wait until tokens are being generated over RPC
             if line.strip() == "rnif-progress 20":
+                generating = True
                 break
         rpc_server["process"].send_signal(signal.SIGKILL)
         out, err = client.communicate(timeout=120)
     finally:
         client.kill()
     print(f"client exit {client.returncode}; stderr tail: {err.strip().splitlines()[-1:]}")
+    assert generating, f"the client never reported 20 tokens generated over RPC: {err[-2000:]}"
     assert "rc " not in out, "rnif_generate never returns"
     assert client.returncode == -signal.SIGABRT, (client.returncode, out[-500:], err[-2000:])

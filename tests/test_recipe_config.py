@@ -1,11 +1,15 @@
 """Fast tests: option -> CMake mapping and validation, through `conan install` of the recipe
 (config_options/validate/generate run, nothing is built)."""
+import glob
+import json
 import os
+import re
 import shutil
+import subprocess
 
 import pytest
 
-from conftest import VERSION, load_recipe, needs, profile
+from conftest import ARCHIVE, UPSTREAM, VERSION, load_recipe, needs, profile, source_mirror
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
        "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
@@ -13,7 +17,10 @@ HOST = ["-pr:b", profile("linux-x86_64")]
 
 
 def _isa_on(cache):
-    return {flag for flag in ISA if cache.get(flag) == "ON"}
+    """The ISA flags set ON; every one of them must be set explicitly (ON or OFF): an absent flag
+    takes upstream's default, which SOURCE_DATE_EPOCH and cross building change."""
+    assert {flag: cache.get(flag) for flag in ISA if cache.get(flag) not in ("ON", "OFF")} == {}, "ISA flags not explicit"
+    return {flag for flag in ISA if cache[flag] == "ON"}
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +64,11 @@ def test_x86_baselines_set_every_isa_flag(conan, tmp_path, baseline, expected):
     assert cache["GGML_NATIVE"] == "OFF"
 
 
-def test_dispatch_builds_the_floor_variant_first(conan, tmp_path, default_cache):
+def test_dispatch_builds_the_floor_variant_first(conan, tmp_path):
     """cpu_baseline=dispatch (the x86_64 Linux default: the same toolchain as no option at all):
     the main build compiles ggml-cpu as the first CPU_VARIANTS row (the others are sub-builds in
     build()); nothing of upstream's DL variant machinery is used."""
     _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=dispatch")
-    assert cache == default_cache
     assert _isa_on(cache) == {f"GGML_{flag}" for flag in load_recipe().CPU_VARIANTS["x86_64"][0]["isa"]} == set()
     assert cache["GGML_BACKEND_DL"] == "OFF" and cache["GGML_CPU_ALL_VARIANTS"] == "OFF"
 
@@ -72,15 +78,49 @@ def test_native_baseline_is_opt_in(conan, tmp_path):
     assert cache["GGML_NATIVE"] == "ON"
 
 
-def test_source_date_epoch_and_cross_building_do_not_change_isa_flags(conan, tmp_path, default_cache):
-    """Upstream turns every x86 ISA flag off under SOURCE_DATE_EPOCH or cross building; ours are
-    explicit, so the toolchain is identical."""
-    _, with_epoch = conan.install_recipe(tmp_path / "epoch", "-pr:a", profile("linux-x86_64"),
-                                         env={"SOURCE_DATE_EPOCH": "1700000000"})
-    assert with_epoch == default_cache
-    _, cross = conan.install_recipe(tmp_path / "cross", "-pr:h", profile("linux-x86_64"), "-pr:b",
-                                    profile("linux-x86_64"), "-s:b", "arch=armv8")
-    assert {k: cross[k] for k in ISA + ["GGML_NATIVE"]} == {k: default_cache[k] for k in ISA + ["GGML_NATIVE"]}
+@pytest.fixture(scope="module")
+def upstream_source(tmp_path_factory):
+    """The whole source archive unpacked (upstream's CMake, configured by the test below)."""
+    import tarfile
+    dest = tmp_path_factory.mktemp("upstream-source")
+    with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
+        tar.extractall(dest, filter="data")
+    return os.path.join(str(dest), UPSTREAM)
+
+
+def _configure_upstream(conan, source, out, args, env=None, drop=()):
+    """`conan install` of the recipe with `args`, then upstream's own CMake configured with the
+    generated toolchain and cache variables (less those in `drop`), as the recipe's build does:
+    returns (CMakeCache.txt as {name: value}, what upstream's CMake decided; its output)."""
+    _, cache = conan.install_recipe(out, *args)
+    with open(glob.glob(os.path.join(str(out), "**", "generators", "CMakePresets.json"), recursive=True)[0]) as f:
+        preset = json.load(f)["configurePresets"][0]
+    toolchain = os.path.join(preset["binaryDir"], preset["toolchainFile"])  # relative to binaryDir
+    defines = [f"-D{k}={'ON' if v is True else 'OFF' if v is False else v}" for k, v in cache.items() if k not in drop]
+    build = os.path.join(str(out), "upstream-build")
+    proc = subprocess.run(["cmake", "-S", source, "-B", build, "-G", "Ninja", f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+                           *defines], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        return dict(re.findall(r"^(\w+):\w+=(.*)$", f.read(), re.M)), proc.stdout
+
+
+@pytest.mark.parametrize("case", ["SOURCE_DATE_EPOCH", "cross building"])
+def test_source_date_epoch_and_cross_building_keep_the_baseline(conan, upstream_source, tmp_path, case):
+    """Upstream's CMake turns its x86 ISA defaults off under SOURCE_DATE_EPOCH or when cross
+    building ("Setting GGML_NATIVE_DEFAULT to OFF"). The recipe sets every flag, so upstream's own
+    configure (run here, with the recipe's toolchain and cache variables) keeps the x86-64-v3
+    baseline. (Configured without the recipe's ISA flags, the same SOURCE_DATE_EPOCH run loses
+    AVX2: _configure_upstream(..., drop=ISA), run once by hand.)"""
+    args = ["-pr:h", profile("linux-x86_64"), "-o", "*:cpu_baseline=x86-64-v3"]
+    args += ["-pr:b", profile("linux-x86_64")] + (["-s:b", "arch=armv8"] if case == "cross building" else [])
+    env = {} if case == "cross building" else {"SOURCE_DATE_EPOCH": "1700000000"}
+    cache, out = _configure_upstream(conan, upstream_source, tmp_path, args, env)
+    on = {flag for flag in ISA if cache.get(flag) == "ON"}
+    print(case, sorted(on))
+    assert "Setting GGML_NATIVE_DEFAULT to OFF" in out, "upstream's switch must have fired"
+    assert on == {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}
+    assert cache["GGML_NATIVE"] == "OFF"
 
 
 @pytest.mark.parametrize("prof, expected", [

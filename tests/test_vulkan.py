@@ -37,18 +37,30 @@ def _run(cmd, env=None, timeout=600):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def shader_features(out):
+    """From a vulkan package's build log: the recipe's line ({supported}, {unsupported}) and
+    upstream's own CMake probe of the same extensions ("-- X supported by glslc" / "not supported")."""
+    line = re.search(r"vulkan shader features of .*: supported: (.*); unsupported: (.*)", out)
+    recipe = tuple({n.strip() for n in part.split(",")} - {"none"} for part in line.groups()) if line else None
+    upstream = ({m for m in re.findall(r"-- (\w+) supported by glslc", out)},
+                {m for m in re.findall(r"-- (\w+) not supported by glslc", out)})
+    return recipe, upstream
+
+
 def test_vulkan_build_reports_its_shader_features(parts_package):
+    """The recipe's report of which optional shader extensions this glslc compiles agrees, feature
+    by feature, with what upstream's CMake found in the same build (its own probe), and a missing
+    one is a warning."""
     out = parts_package["output"]
     if "Calling package()" not in out:  # only with LLAMA_CPP_TEST_HOME (development); CI always builds
         assert os.environ.get("CI") != "true", "CI must build the vulkan package itself"
         pytest.skip("the vulkan package was reused from LLAMA_CPP_TEST_HOME: no build log to read")
-    line = re.search(r"vulkan shader features of .*", out)
-    assert line, "the recipe must say which optional shader extensions its glslc supports"
-    print(line.group(0))
-    # Debian 12's glslc (shaderc 2023.2) supports none of them: the degraded build is a warning
-    assert "GL_KHR_cooperative_matrix" in line.group(0)
-    if "unsupported: none" not in line.group(0):
-        assert "WARN: backend=vulkan: this glslc lacks" in out
+    recipe, upstream = shader_features(out)
+    print("recipe:", recipe, "upstream CMake:", upstream)
+    assert recipe, "the recipe must say which optional shader extensions its glslc supports"
+    assert len(upstream[0] | upstream[1]) >= 4, "upstream's CMake probes at least four extensions"
+    assert recipe == upstream
+    assert ("WARN: backend=vulkan: this glslc lacks" in out) == bool(recipe[1])
 
 
 def test_vulkan_archive_takes_nothing_from_the_loader(parts_package):
@@ -97,20 +109,36 @@ def test_vulkan_nif_runs_on_the_cpu_without_a_vulkan_loader(parts_nif, tmp_path)
     assert report["generated"] == parts_nif["report"]["generated"]
 
 
-def test_vulkan_logits_match_the_cpu(gpu_tool):
-    """The tiny model on the CPU alone and fully on lavapipe, teacher-forced on the CPU's greedy
-    tokens for 16 steps: every logit compared (NMSE), and single-token decode speed of both."""
-    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+def _gpu_logits(gpu_tool, *options):
     model = os.path.join(gpu_tool["work"], "tiny-llama.gguf")
     assert _run([gpu_tool["tool"], "write-tiny", model]).returncode == 0
-    proc = _run([gpu_tool["tool"], "logits", model, "--steps", "16", "--max-nmse", "1e-4"], env=LAVAPIPE)
+    proc = _run([gpu_tool["tool"], "logits", model, "--steps", "16", "--max-nmse", "1e-4", *options], env=LAVAPIPE)
     line = re.search(r"^LOGITS (.*)$", proc.stdout, re.M)
     assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(line.group(1))
-    print({k: result[k] for k in ("nmse", "max_abs_diff", "argmax_agree", "steps", "cpu_tg_tokens_per_s",
-                                  "gpu_tg_tokens_per_s")})
-    assert result["pass"] and result["nonfinite"] == 0, result
+    print({k: result[k] for k in ("nmse", "max_abs_diff", "argmax_agree", "steps", "offloaded_layers", "layers",
+                                  "cpu_tg_tokens_per_s", "gpu_tg_tokens_per_s")})
+    return proc, result
+
+
+def test_vulkan_logits_match_the_cpu(gpu_tool):
+    """The tiny model on the CPU alone and fully on lavapipe, teacher-forced on the CPU's greedy
+    tokens for 16 steps: every logit compared (NMSE), and single-token decode speed of both. Every
+    layer was on the device (else it compares the CPU with itself)."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    proc, result = _gpu_logits(gpu_tool)
+    assert result["layers"] > 0 and result["offloaded_layers"] == result["layers"], result
+    assert result["pass"] and proc.returncode == 0 and result["nonfinite"] == 0, result
     assert result["argmax_agree"] == result["steps"], result
+
+
+def test_vulkan_logits_check_fails_when_nothing_is_offloaded(gpu_tool):
+    """The same comparison with 0 layers on the device agrees perfectly (CPU against CPU) and must
+    still fail: the tool's pass requires every layer offloaded."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    proc, result = _gpu_logits(gpu_tool, "--gpu-layers", "0")
+    assert result["offloaded_layers"] == 0 and result["layers"] > 0, result
+    assert not result["pass"] and proc.returncode == 1, result
 
 
 @pytest.mark.parametrize("op, params", LAVAPIPE_OPS, ids=[op for op, _ in LAVAPIPE_OPS])
@@ -126,3 +154,15 @@ def test_upstream_backend_ops_pass_on_lavapipe(gpu_tool, op, params):
     assert re.search(r"Backend Vulkan0: \S*OK", proc.stdout), tail
     unsupported = proc.stdout.count("not supported [Vulkan0")
     print(f"test-backend-ops -b Vulkan0 -o {op}: {passed.group(0)} ({unsupported} not supported by Vulkan0)")
+
+
+def test_gpu_tool_lists_the_devices(gpu_tool):
+    """`gpu_tool devices` on lavapipe: the Vulkan device and the CPU, one
+    "device[i]: name|type|description" line each."""
+    needs(_lavapipe_present(), "mesa's lavapipe (mesa-vulkan-drivers)")
+    proc = _run([gpu_tool["tool"], "devices"], env=LAVAPIPE)
+    devices = re.findall(r"^device\[\d+\]: (.*)$", proc.stdout, re.M)
+    print(devices)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(d.startswith("Vulkan0|") for d in devices) and any(d.startswith("CPU|") for d in devices), devices
+    assert all(d.count("|") >= 2 for d in devices), devices

@@ -6,11 +6,14 @@
 //   gpu_tool logits MODEL [options]      the same model on the CPU alone and fully offloaded to the
 //                                        first GPU: greedy on the CPU, the GPU teacher-forced on the
 //                                        CPU's tokens, logits compared step by step; prints one line
-//                                        "LOGITS {json}" and exits 0 when NMSE <= --max-nmse
+//                                        "LOGITS {json}" and exits 0 when NMSE <= --max-nmse and
+//                                        every layer was offloaded (offloaded_layers, from
+//                                        llama.cpp's load log: llama.h has no call that says)
 //       --prompt TEXT | --prompt-tokens N   tokenized text (BOS added, as the NIF does) or N
 //                                           synthetic token ids (the pattern lnif_bench uses)
 //       --steps S        logit vectors compared: the prompt's last one, then S-1 generated tokens
 //       --max-nmse X     tolerance on sum((gpu-cpu)^2) / sum(cpu^2) over every logit of every step
+//       --gpu-layers N   layers the GPU run offloads (default -1: all; 0 shows the check failing)
 //   gpu_tool ops ARGS...                 upstream's test-backend-ops with ARGS (its main(), renamed)
 //
 // The CPU run is the CPU alone: no GPU device in the model's device list and no op offload, so
@@ -34,9 +37,11 @@ int upstream_test_backend_ops_main(int argc, char ** argv);  // tests/test-backe
 namespace {
 
 std::vector<std::string> g_notes;  // llama.cpp log lines worth reporting (offload, flash attention)
+int g_offloaded = -1, g_layers = -1;  // the last "offloaded X/Y layers to GPU" llama.cpp logged
 
 void log_callback(ggml_log_level, const char * text, void *) {
     if (!text) return;
+    if (const char * at = std::strstr(text, "offloaded ")) std::sscanf(at, "offloaded %d/%d layers", &g_offloaded, &g_layers);
     if (std::strstr(text, "offloaded") || std::strstr(text, "flash_attn") || std::strstr(text, "failed")) {
         std::string line(text);
         while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
@@ -88,11 +93,11 @@ struct Run {
     }
 };
 
-// gpu=false: CPU alone; gpu=true: every layer on the default GPU device(s)
-bool open_run(Run & r, const char * path, bool gpu, int n_ctx) {
+// gpu=false: CPU alone; gpu=true: gpu_layers layers (-1: every one) on the default GPU device(s)
+bool open_run(Run & r, const char * path, bool gpu, int n_ctx, int gpu_layers = -1) {
     static ggml_backend_dev_t no_devices[1] = {nullptr};
     llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = gpu ? -1 : 0;
+    mp.n_gpu_layers = gpu ? gpu_layers : 0;
     if (!gpu) mp.devices = no_devices;  // an empty list: no offload device at all
     r.model = llama_model_load_from_file(path, mp);
     if (!r.model) return false;
@@ -156,13 +161,14 @@ int cmd_logits(int argc, char ** argv) {
     }
     const char * path = argv[0];
     std::string prompt_text = "hello world";
-    int prompt_tokens = 0, steps = 16;
+    int prompt_tokens = 0, steps = 16, gpu_layers = -1;
     double max_nmse = 1e-4;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--prompt")) prompt_text = argv[i + 1];
         else if (!std::strcmp(argv[i], "--prompt-tokens")) prompt_tokens = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--max-nmse")) max_nmse = std::atof(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--gpu-layers")) gpu_layers = std::atoi(argv[i + 1]);
         else {
             std::fprintf(stderr, "logits: unknown option %s\n", argv[i]);
             return 2;
@@ -218,7 +224,8 @@ int cmd_logits(int argc, char ** argv) {
         return 1;
     }
     Run gpu;
-    if (!open_run(gpu, path, true, n_ctx) || !decode_steps(gpu, prompt, tc, steps, lg, tg)) {
+    g_offloaded = g_layers = -1;  // what the GPU run's load logs
+    if (!open_run(gpu, path, true, n_ctx, gpu_layers) || !decode_steps(gpu, prompt, tc, steps, lg, tg)) {
         std::printf("LOGITS {\"error\": \"GPU run failed\"}\n");
         return 1;
     }
@@ -234,6 +241,9 @@ int cmd_logits(int argc, char ** argv) {
         t2.clear();
         decode_steps(gpu, prompt, tc, steps, l2, t2, &gpu_s);
     }
+    // "offloaded X/Y layers to GPU" of the GPU run's load: without it (or with X < Y) the
+    // comparison would be the CPU against itself
+    const int offloaded = g_offloaded, n_layers = g_layers;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(cpu.model));
     double num = 0, den = 0, max_abs = 0, ref_max = 0;
     long nonfinite = 0;
@@ -268,16 +278,19 @@ int cmd_logits(int argc, char ** argv) {
         }
     }
     const double nmse = den > 0 ? num / den : (num > 0 ? INFINITY : 0.0);
-    const bool pass = nonfinite == 0 && nmse <= max_nmse;
+    const bool all_offloaded = n_layers > 0 && offloaded == n_layers;
+    const bool pass = nonfinite == 0 && nmse <= max_nmse && all_offloaded;
     std::string notes;
     for (const auto & n : g_notes) notes += (notes.empty() ? "\"" : ", \"") + json_escape(n) + "\"";
     std::printf("LOGITS {\"model\": \"%s\", \"n_vocab\": %d, \"prompt_tokens\": %zu, \"steps\": %d, "
                 "\"nmse\": %.6g, \"max_abs_diff\": %.6g, \"ref_max_abs\": %.6g, \"nonfinite\": %ld, "
                 "\"argmax_agree\": %d, \"first_disagreement\": %d, \"cpu_margin_where_different\": \"%s\", "
                 "\"cpu_tokens\": \"%s\", \"gpu_argmax\": \"%s\", \"max_nmse\": %g, \"pass\": %s, "
+                "\"offloaded_layers\": %d, \"layers\": %d, "
                 "\"cpu_tg_tokens_per_s\": %.4g, \"gpu_tg_tokens_per_s\": %.4g, \"log\": [%s]}\n",
                 json_escape(path).c_str(), n_vocab, prompt.size(), steps, nmse, max_abs, ref_max, nonfinite, agree,
                 first_diff, margins.c_str(), join(tc).c_str(), join(tg).c_str(), max_nmse, pass ? "true" : "false",
+                offloaded, n_layers,
                 steps > 1 && cpu_s > 0 ? (steps - 1) / cpu_s : 0.0, steps > 1 && gpu_s > 0 ? (steps - 1) / gpu_s : 0.0,
                 notes.c_str());
     return pass ? 0 : 1;
