@@ -24,8 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import nifcheck  # noqa: E402  (tests/nifcheck.py)
 from harness import (REF, build_programs, cuda_create_args, make_cuda_toolkit, package_node,  # noqa: E402
-                     run_loader)
-from run import log, new_home  # noqa: E402  (bench/run.py)
+                     private_conan, run_loader)
+from run import log  # noqa: E402  (bench/run.py)
 
 
 def ninja_times(build_folder):
@@ -53,7 +53,7 @@ def main():
     os.mkdir(os.path.join(work, "toolkit"))
     toolkit = make_cuda_toolkit(os.path.join(work, "toolkit"))
     create_args, env = cuda_create_args(toolkit)
-    conan = new_home(os.path.join(work, "home"))
+    conan = private_conan(os.path.join(work, "home"))
     profiles = ["-pr:b", os.path.join(ROOT, "profiles", "linux-x86_64")]
 
     log(f"cuda build, options: {' '.join(args.option) or '(recipe defaults)'}")

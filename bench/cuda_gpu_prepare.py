@@ -39,8 +39,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import nifcheck  # noqa: E402  (tests/nifcheck.py)
 from harness import (REF, UPSTREAM, build_consumer, build_programs, cuda_create_args, make_cuda_toolkit,  # noqa: E402
-                     package_node, profile, run_loader, source_mirror)
-from run import log, new_home, sh  # noqa: E402  (bench/run.py)
+                     package_node, private_conan, profile, run_loader, source_mirror)
+from run import log, sh  # noqa: E402  (bench/run.py)
 
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]
 CPU_OPTIONS = ["-o", "*:with_common=False"]
@@ -168,7 +168,7 @@ def main():
         raise SystemExit(f"missing: {missing}")
     manifest["nvcc"] = sh([os.path.join(toolkit, "bin", "nvcc"), "--version"]).strip().splitlines()[-1]
     create_args, env = cuda_create_args(toolkit)
-    conan = new_home(os.path.join(work, "home"))
+    conan = private_conan(os.path.join(work, "home"))
     cuda_args = ["-pr:b", profile("linux-x86_64"), *create_args, *CUDA_OPTIONS]
     cpu_args = ["-pr:a", profile("linux-x86_64"), *CPU_OPTIONS]
 
