@@ -1,7 +1,7 @@
 """An independent reference for llama.cpp's forward pass: a seeded random llama model written with
 upstream's gguf-py, one file per weight type, and its logits computed in float64 numpy from the
 weights gguf-py dequantizes. Nothing here calls ggml: what a CPU variant's kernels compute is
-compared against this (tests/test_oracle.py), not against another ggml build.
+compared against this (tests/test_cpu_dispatch.py, tests/test_cross.py), not against another ggml build.
 
 The model: 2 layers, 256-wide embedding (one K-quant super-block), 4 query heads over 2 KV heads
 (GQA), SwiGLU FFN of 512, a SentencePiece-style vocabulary. The forward pass is llama.cpp's graph
@@ -35,8 +35,8 @@ FIRST_BOUNDS = {"F32": 1e-9, "F16": 1e-4, "Q8_0": 1e-9, "Q4_0": 1e-9, "Q4_K": 1e
 # tokenizer between the two sides)
 PROMPT = [1, 259, 300, 271, 318, 262, 290, 307, 265, 301, 280, 322]
 
-# where each type's per-block scale fields sit (byte offset, multiplier of the base scale) and how
-# many bytes a block has of them
+# where each quantized type keeps its per-block scales: (byte offset in the block, multiplier of the
+# base scale; Q4_K: d, and dmin at 7.5 d, which centres its weights)
 _SCALES = {"Q8_0": [(0, 1.0)], "Q4_0": [(0, 1.0)], "Q4_K": [(0, 1.0), (2, 7.5)], "Q6_K": [(208, 1.0)]}
 
 

@@ -12,7 +12,7 @@
 //        before and "result FILE ok|error" after each, so a crash points at its input.
 //        nif_loader <path-to-llama_nif> <work-dir> --logits ID,ID,... MODEL...
 //        decodes the token ids in one batch with each MODEL and writes the logits of every position
-//        (float32, position-major) to <work-dir>/<model file name>.logits (tests/test_oracle.py)
+//        (float32, position-major) to <work-dir>/<model file name>.logits (tests/oracle.py compares them)
 #include "tiny_model.h"
 
 #include <cstdint>
