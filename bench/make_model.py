@@ -11,10 +11,12 @@ N_EMBD, N_HEAD, N_HEAD_KV, N_FF, N_LAYER, N_CTX, N_WORDS = 512, 8, 8, 1408, 8, 2
 
 
 def write_random_llama(gguf, np, path, name, file_type, n_embd, n_head, n_head_kv, n_ff, n_layer, n_ctx, n_words,
-                       matrix):
+                       matrix, norm=None):
     """A llama GGUF: SentencePiece-style vocabulary (<unk>, <s>, </s>, 256 byte pieces, n_words
-    words), norms of ones, and every weight matrix from matrix(writer, tensor name, rows, cols).
-    Returns the number of parameters."""
+    words), every weight matrix from matrix(writer, tensor name, rows, cols), every norm from
+    norm(tensor name) (an n_embd float32 array; default: ones). file_type None leaves
+    general.file_type out. Returns the number of parameters. tests/oracle.py writes its models
+    with it too."""
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [f"\u2581w{i}" for i in range(n_words)]
     types = ([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
              + [gguf.TokenType.NORMAL] * n_words)
@@ -30,7 +32,8 @@ def write_random_llama(gguf, np, path, name, file_type, n_embd, n_head, n_head_k
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_dimension_count(n_embd // n_head)
     w.add_vocab_size(n_vocab)
-    w.add_file_type(file_type)
+    if file_type is not None:
+        w.add_file_type(file_type)
     w.add_tokenizer_model("llama")
     w.add_token_list(tokens)
     w.add_token_scores([0.0] * 259 + [-float(i) for i in range(n_words)])
@@ -39,21 +42,21 @@ def write_random_llama(gguf, np, path, name, file_type, n_embd, n_head, n_head_k
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)
 
-    def norm(tensor):
-        w.add_tensor(tensor, np.ones(n_embd, np.float32))
+    def add_norm(tensor):
+        w.add_tensor(tensor, norm(tensor) if norm else np.ones(n_embd, np.float32))
 
     kv = n_embd // n_head * n_head_kv
     matrix(w, "token_embd.weight", n_vocab, n_embd)
-    norm("output_norm.weight")
+    add_norm("output_norm.weight")
     matrix(w, "output.weight", n_vocab, n_embd)
     for layer in range(n_layer):
         p = f"blk.{layer}."
-        norm(p + "attn_norm.weight")
+        add_norm(p + "attn_norm.weight")
         matrix(w, p + "attn_q.weight", n_embd, n_embd)
         matrix(w, p + "attn_k.weight", kv, n_embd)
         matrix(w, p + "attn_v.weight", kv, n_embd)
         matrix(w, p + "attn_output.weight", n_embd, n_embd)
-        norm(p + "ffn_norm.weight")
+        add_norm(p + "ffn_norm.weight")
         matrix(w, p + "ffn_gate.weight", n_ff, n_embd)
         matrix(w, p + "ffn_up.weight", n_ff, n_embd)
         matrix(w, p + "ffn_down.weight", n_embd, n_ff)

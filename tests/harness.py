@@ -346,7 +346,7 @@ def run_loader(programs, work, emulator=(), env=None, check=True, timeout=900):
 def run_logits(programs, work, models, tokens, emulator=(), env=None, timeout=900):
     """The tests' loader in --logits mode: each GGUF of `models` decodes `tokens` (ids) in one batch.
     Returns (process, {model path: float32 array of shape (len(tokens), vocab)}); the process's
-    stdout has the system_info line (the CPU variant that ran)."""
+    stdout has a "cpu_variant: NAME" line (the variant that ran)."""
     import numpy as np
     os.makedirs(work, exist_ok=True)
     proc = subprocess.run([*emulator, programs["loader"], programs["path"], str(work), "--logits",

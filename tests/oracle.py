@@ -17,7 +17,7 @@ import sys
 
 N_EMBD, N_HEAD, N_HEAD_KV, N_FF, N_LAYER, N_CTX = 256, 4, 2, 512, 2, 64
 N_WORDS = 64
-EPS, ROPE_BASE = 1e-5, 10000.0
+EPS, ROPE_BASE = 1e-5, 10000.0  # what write_random_llama() writes, and llama's default rope base
 WEIGHT_STD = 0.05
 # Two comparisons per model, each a largest normalized mean squared error (nmse()):
 # BOUNDS: every position's logits against the plain float64 forward pass. ggml rounds a matrix
@@ -74,34 +74,22 @@ def _random_blocks(gguf, np, rng, qtype, rows, cols):
     return raw.reshape(rows, cols // block * size)
 
 
+def bench_models():
+    """bench/make_model.py as a module: its write_random_llama() writes the oracle's models too."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "make_model.py")
+    spec = importlib.util.spec_from_file_location("bench_make_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_model(gguf, np, path, qtype, seed=7):
     """A llama GGUF whose weight matrices (embedding and output included) are all of type qtype
     (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K), norms F32. The same seed and type give the same file."""
     rng = np.random.default_rng(seed)
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [f"\u2581w{i}" for i in range(N_WORDS)]
-    n_vocab = len(tokens)
-    w = gguf.GGUFWriter(path, "llama")
-    w.add_name(f"oracle-{qtype.lower()}")
-    w.add_context_length(N_CTX)
-    w.add_embedding_length(N_EMBD)
-    w.add_block_count(N_LAYER)
-    w.add_feed_forward_length(N_FF)
-    w.add_head_count(N_HEAD)
-    w.add_head_count_kv(N_HEAD_KV)
-    w.add_layer_norm_rms_eps(EPS)
-    w.add_rope_freq_base(ROPE_BASE)
-    w.add_rope_dimension_count(N_EMBD // N_HEAD)
-    w.add_vocab_size(n_vocab)
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores([0.0] * 259 + [-float(i) for i in range(N_WORDS)])
-    w.add_token_types([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
-                      + [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * N_WORDS)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
 
-    def matrix(name, rows, cols):  # ggml's ne = [cols, rows]
+    def matrix(w, name, rows, cols):  # ggml's ne = [cols, rows]
         if qtype in ("F32", "F16"):
             values = (WEIGHT_STD * rng.standard_normal((rows, cols))).astype(np.float32)
             w.add_tensor(name, values.astype(np.float16) if qtype == "F16" else values)
@@ -110,27 +98,10 @@ def write_model(gguf, np, path, qtype, seed=7):
                          raw_dtype=gguf.GGMLQuantizationType[qtype])
 
     def norm(name):  # not ones: a wrong norm weight must show
-        w.add_tensor(name, (1.0 + 0.2 * rng.standard_normal(N_EMBD)).astype(np.float32))
+        return (1.0 + 0.2 * rng.standard_normal(N_EMBD)).astype(np.float32)
 
-    kv = N_EMBD // N_HEAD * N_HEAD_KV
-    matrix("token_embd.weight", n_vocab, N_EMBD)
-    norm("output_norm.weight")
-    matrix("output.weight", n_vocab, N_EMBD)
-    for layer in range(N_LAYER):
-        p = f"blk.{layer}."
-        norm(p + "attn_norm.weight")
-        matrix(p + "attn_q.weight", N_EMBD, N_EMBD)
-        matrix(p + "attn_k.weight", kv, N_EMBD)
-        matrix(p + "attn_v.weight", kv, N_EMBD)
-        matrix(p + "attn_output.weight", N_EMBD, N_EMBD)
-        norm(p + "ffn_norm.weight")
-        matrix(p + "ffn_gate.weight", N_FF, N_EMBD)
-        matrix(p + "ffn_up.weight", N_FF, N_EMBD)
-        matrix(p + "ffn_down.weight", N_EMBD, N_FF)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    bench_models().write_random_llama(gguf, np, path, f"oracle-{qtype.lower()}", None, N_EMBD, N_HEAD, N_HEAD_KV,
+                                      N_FF, N_LAYER, N_CTX, N_WORDS, matrix, norm)
     return path
 
 

@@ -2,14 +2,13 @@
 arguments) and stops before building anything, and the bench model writer (bench/make_model.py)
 makes files llama.cpp loads and decodes. What the scripts then build, run and report is not run
 here: they take from minutes to an hour each (figures in docs/)."""
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, extract_upstream, needs, run_logits
+from conftest import ROOT, run_logits
 
 BENCH = os.path.join(ROOT, "bench")
 # script -> (arguments that make it print its usage or refuse its input, then exit before any work;
@@ -44,18 +43,11 @@ def test_bench_script_starts(script, tmp_path):
     assert os.listdir(tmp_path) == [], "it must stop before doing any work"
 
 
-def test_bench_models_load_and_decode(cpu_nif, tmp_path):
+def test_bench_models_load_and_decode(cpu_nif, oracle, tmp_path):
     """bench/make_model.py's writer (the F16 and the directly drawn Q4_0 matrices) at a tiny shape:
     llama.cpp opens both files and gives finite logits."""
-    try:
-        import numpy as np
-    except ImportError:
-        needs(False, "numpy (requirements.txt)")
-    spec = importlib.util.spec_from_file_location("bench_make_model", os.path.join(BENCH, "make_model.py"))
-    make_model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_model)
-    sys.path.insert(0, os.path.join(extract_upstream(tmp_path / "upstream", "gguf-py"), "gguf-py"))
-    import gguf
+    np, gguf = oracle["np"], oracle["gguf"]
+    make_model = oracle["ref"].bench_models()
     rng = np.random.default_rng(1)
 
     def f16(w, name, rows, cols):

@@ -164,9 +164,11 @@ int main(int argc, char ** argv) {
         return 0;
     }
 
+    const char * variant = api.cpu_variant();
+    std::printf("system_info: %s\n", api.system_info());
+    std::printf("cpu_variant: %s\n", variant ? variant : "(single baseline)");
+
     if (argc > 4 && std::strcmp(argv[3], "--logits") == 0) {
-        std::printf("system_info: %s\n", api.system_info());
-        std::printf("cpu_variant: %s\n", api.cpu_variant() ? api.cpu_variant() : "(single baseline)");
         std::vector<int32_t> ids;
         for (const char * p = argv[4]; *p;) {
             char * end = nullptr;
@@ -195,10 +197,8 @@ int main(int argc, char ** argv) {
         return failures == 0 ? 0 : 1;
     }
 
-    std::printf("system_info: %s\n", api.system_info());
     fact("system_info", quoted(api.system_info()));
-    fact("cpu_variant", api.cpu_variant() ? quoted(api.cpu_variant()) : "null");
-    std::printf("cpu_variant: %s\n", api.cpu_variant() ? api.cpu_variant() : "(single baseline)");
+    fact("cpu_variant", variant ? quoted(variant) : "null");
     const int n_dev = api.device_count();
     std::printf("devices: %d\n", n_dev);
     CHECK(n_dev >= 1, "no backend device at all (the CPU backend must always be there)");
