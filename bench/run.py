@@ -251,7 +251,7 @@ def bench_runtime(bins, models, nifs, threads, repeat, n_prompt=512, n_gen=128):
                 samples[name].append(run())
             log(f"runtime {qname} {r + 1}/{repeat}: " + ", ".join(
                 f"{n}: pp {s[-1][0]:.0f} tg {s[-1][1]:.1f}" for n, s in samples.items()))
-        base, dl, native = samples.get(UPSTREAM_NATIVE), samples[UPSTREAM_VARIANTS], samples.get("native")
+        base, dl, native = samples.get(UPSTREAM_NATIVE), samples.get(UPSTREAM_VARIANTS), samples.get("native")
 
         def ratio(vals, against, i):
             return [v[i] / b[i] for v, b in zip(vals, against)] if against else None
