@@ -94,11 +94,47 @@ static ERL_NIF_TERM chat_json(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv
     return result;
 }
 
+/* hostile(ModelPath :: binary(), Kind :: binary(), Value :: binary()) ->
+ *     {error, What :: binary()} | {ok, What :: binary()}
+ * one caller's value given to one llama.h / llama-common call (lnif_hostile, tests/programs/nif/hostile.c) */
+static ERL_NIF_TERM hostile(ErlNifEnv * env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary bins[3];
+    char * args[3] = {NULL, NULL, NULL};
+    ERL_NIF_TERM result;
+    (void) argc;
+    for (int i = 0; i < 3; ++i) {
+        if (!enif_inspect_binary(env, argv[i], &bins[i])) return enif_make_badarg(env);
+    }
+    for (int i = 0; i < 3; ++i) {
+        args[i] = enif_alloc(bins[i].size + 1);
+        if (!args[i]) {
+            result = error_of(env, "out of memory");
+            goto done;
+        }
+        memcpy(args[i], bins[i].data, bins[i].size);
+        args[i][bins[i].size] = 0;
+    }
+    lnif_model * m = lnif_open(args[0], 0, 64);
+    if (!m) {
+        result = error_of(env, lnif_last_error());
+        goto done;
+    }
+    char what[1024];
+    const int rc = lnif_hostile(m, args[1], args[2], what, sizeof what);
+    lnif_close(m);
+    result = rc == 0 ? enif_make_tuple2(env, enif_make_atom(env, "ok"), binary_of(env, what))
+           : rc == 1 ? error_of(env, what) : enif_make_badarg(env);
+done:
+    for (int i = 0; i < 3; ++i) enif_free(args[i]);
+    return result;
+}
+
 static ErlNifFunc funcs[] = {
     {"system_info", 0, system_info, 0},
     {"devices", 0, devices, 0},
     {"generate", 3, generate, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"chat_json", 3, chat_json, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"hostile", 3, hostile, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 
 ERL_NIF_INIT(llama_cpp_ex_nif, funcs, NULL, NULL, NULL, NULL)

@@ -394,6 +394,48 @@ int lnif_generate_json(lnif_model *, const char *, const char *, int, char *, in
 }
 #endif
 
+const llama_model * hostile_model(const lnif_model * m) {
+    return m->model;
+}
+
+llama_context * hostile_context(const lnif_model * m) {
+    return m->ctx;
+}
+
+int hostile_common(lnif_model * m, const char * kind, const char * value, char * out, int cap) {
+#if defined(LNIF_WITH_COMMON)
+    const std::string k = kind;
+    if (k != "schema" && k != "template" && k != "template_long") return -1;
+    std::string result;
+    try {
+        if (k == "schema") {
+            result = json_schema_to_grammar(common_json::parse(value));
+        } else {
+            common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
+            common_chat_templates_inputs inputs;
+            // "template": one user message; "template_long": a system message and 64 turns
+            const int turns = k == "template" ? 1 : 65;
+            for (int i = 0; i < turns; ++i) {
+                common_chat_msg msg;
+                msg.role = k == "template" ? "user" : i == 0 ? "system" : i % 2 ? "user" : "assistant";
+                msg.content = "message " + std::to_string(i) + ": hello, how are you?";
+                inputs.messages.push_back(msg);
+            }
+            result = common_chat_templates_apply(tmpls.get(), inputs).prompt;
+        }
+    } catch (const std::exception & e) {
+        std::snprintf(out, (size_t) cap, "exception: %s", e.what());
+        return 1;
+    }
+    std::snprintf(out, (size_t) cap, "%zu bytes", result.size());
+    return 0;
+#else
+    (void) m, (void) value;
+    std::snprintf(out, (size_t) cap, "built without llama-common: %s", kind);
+    return -1;
+#endif
+}
+
 const char * lnif_last_error(void) {
     return t_error.c_str();
 }

@@ -62,6 +62,13 @@ LNIF_API int          lnif_chat_format(lnif_model * m, const char * user_message
  * end of the grammar (end-of-generation token) or after n_predict tokens; writes the text */
 LNIF_API int          lnif_generate_json(lnif_model * m, const char * prompt, const char * json_schema,
                                          int n_predict, char * out, int cap);
+/* one hostile value given to one llama.h call (tests/programs/nif/hostile.c) or to llama-common's
+ * C++ API (kinds "schema": a JSON schema to a grammar, "template": a chat template applied to one
+ * message; "template_long": a system message and 64 turns). Returns 1 when the call reported an error (its error value, or an exception of
+ * llama-common), 0 when it succeeded, -1 for an unknown kind; out says what came back. Kinds with
+ * a token id / output index / sequence id in `value`: piece, detokenize, text, score, attr, sample,
+ * seq; with a text: grammar (GBNF), trigger (a lazy grammar's trigger regex) */
+LNIF_API int          lnif_hostile(lnif_model * m, const char * kind, const char * value, char * out, int cap);
 /* last error of this thread, "" when none */
 LNIF_API const char * lnif_last_error(void);
 

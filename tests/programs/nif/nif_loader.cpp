@@ -13,6 +13,11 @@
 //        nif_loader <path-to-llama_nif> <work-dir> --logits ID,ID,... MODEL...
 //        decodes the token ids in one batch with each MODEL and writes the logits of every position
 //        (float32, position-major) to <work-dir>/<model file name>.logits (tests/oracle.py compares them)
+//        nif_loader <path-to-llama_nif> <work-dir> --call MODEL KIND VALUE-FILE
+//        opens MODEL and gives the bytes of VALUE-FILE to lnif_hostile(KIND); prints
+//        "call KIND error|ok|unknown: <what came back>" and exits 0 (a crash is the process's status)
+#include <fstream>
+#include <sstream>
 #include "tiny_model.h"
 
 #include <cstdint>
@@ -75,6 +80,7 @@ struct Api {
     const char * (*cpu_variant)();
     int (*bench)(lnif_model *, int, int, int, double *, double *);
     int (*logits)(lnif_model *, const int32_t *, int, int, float *, int);
+    int (*hostile)(lnif_model *, const char *, const char *, char *, int);
     const char * (*last_error)();
 };
 
@@ -140,7 +146,8 @@ int main(int argc, char ** argv) {
               bind(h, "lnif_generate", api.generate) & bind(h, "lnif_last_error", api.last_error) &
               bind(h, "lnif_chat_format", api.chat_format) & bind(h, "lnif_generate_json", api.generate_json) &
               bind(h, "lnif_vocab_size", api.vocab_size) & bind(h, "lnif_logits", api.logits) &
-              bind(h, "lnif_cpu_variant", api.cpu_variant) & bind(h, "lnif_bench", api.bench);
+              bind(h, "lnif_cpu_variant", api.cpu_variant) & bind(h, "lnif_bench", api.bench) &
+              bind(h, "lnif_hostile", api.hostile);
     if (!ok) return 1;
     // a leaked ggml symbol would be visible here; the NIF must export none
     CHECK(find_sym(h, "ggml_init") == nullptr && find_sym(h, "llama_model_load_from_file") == nullptr,
@@ -161,6 +168,24 @@ int main(int argc, char ** argv) {
             std::printf("result %s %s\n", argv[i], ok ? "ok" : "error");
             std::fflush(stdout);
         }
+        return 0;
+    }
+
+    if (argc == 7 && std::strcmp(argv[3], "--call") == 0) {
+        std::ifstream in(argv[6], std::ios::binary);
+        std::stringstream value;
+        value << in.rdbuf();
+        lnif_model * m = api.open(argv[4], 0, 64);
+        if (!m) {
+            std::printf("open %s failed: %s\n", argv[4], api.last_error());
+            return 1;
+        }
+        std::vector<char> out(4096);
+        std::printf("call %s ", argv[5]);
+        std::fflush(stdout);
+        const int rc = api.hostile(m, argv[5], value.str().c_str(), out.data(), (int) out.size());
+        std::printf("%s: %s\n", rc == 1 ? "error" : rc == 0 ? "ok" : "unknown", out.data());
+        api.close(m);
         return 0;
     }
 

@@ -1,7 +1,7 @@
 %% Drives llama_cpp_ex_nif in a real VM: generation works and is deterministic, bad input comes
 %% back as {error, Reason} (or badarg) and the VM stays alive. Prints ERLANG NIF OK.
 -module(llama_nif_selftest).
--export([main/0, run/1, probe/1]).
+-export([main/0, run/1, probe/1, hostile_main/0]).
 
 %% erl ... -s llama_nif_selftest main -extra ModelPath: runs run/1, halts 0 on success, 1 otherwise
 main() ->
@@ -64,3 +64,37 @@ probe(Files) ->
                   end, Files),
     io:format("ERLANG PROBE DONE~n"),
     ok.
+
+%% erl ... -s llama_nif_selftest hostile_main -extra ModelPath: one hostile value per class of
+%% tests/test_hostile_api.py through the NIF (a dirty CPU scheduler, its smaller stack): each must
+%% be {error, _}, and the VM must still generate afterwards. Prints ERLANG HOSTILE OK, halts 0.
+hostile_main() ->
+    [ModelPath] = init:get_plain_arguments(),
+    Model = list_to_binary(ModelPath),
+    N = 100000,
+    Deep = fun(Open, Middle, Close) -> iolist_to_binary([binary:copy(Open, N), Middle, binary:copy(Close, N)]) end,
+    Cases = [{<<"token id past the vocabulary">>, <<"piece">>, <<"n_vocab">>},
+             {<<"negative token id">>, <<"detokenize">>, <<"-5">>},
+             {<<"output index without logits">>, <<"sample">>, <<"7">>},
+             {<<"sequence id past the cache">>, <<"seq">>, <<"256">>},
+             {<<"deeply nested grammar">>, <<"grammar">>, <<"root ::= ", (Deep(<<"(">>, <<"\"a\"">>, <<")">>))/binary>>},
+             {<<"trigger pattern that is no regex">>, <<"trigger">>, <<"(unclosed">>},
+             {<<"deeply nested JSON schema">>, <<"schema">>,
+              Deep(<<"{\"type\": \"array\", \"items\": ">>, <<"{\"type\": \"string\"}">>, <<"}">>)},
+             {<<"recursive template macro">>, <<"template">>,
+              <<"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}">>},
+             {<<"deeply nested template expression">>, <<"template">>,
+              <<"{{ ", (Deep(<<"(">>, <<"1">>, <<")">>))/binary, " }}">>},
+             {<<"endless template loop">>, <<"template">>,
+              <<"{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}">>}],
+    Results = [begin
+                   R = llama_cpp_ex_nif:hostile(Model, Kind, Value),
+                   io:format("hostile ~s: ~p~n", [Name, element(1, R)]),
+                   {Name, R}
+               end || {Name, Kind, Value} <- Cases],
+    Bad = [Name || {Name, R} <- Results, element(1, R) =/= error],
+    {ok, [_ | _]} = llama_cpp_ex_nif:generate(Model, <<"hello world">>, 4),
+    case Bad of
+        [] -> io:format("ERLANG HOSTILE OK~n"), halt(0);
+        _ -> io:format("not an error: ~p~n", [Bad]), halt(1)
+    end.

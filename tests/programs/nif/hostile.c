@@ -1,0 +1,115 @@
+/* Hostile values a NIF's callers can pass, given to llama.h from C: a C caller cannot catch a C++
+ * exception, so an exception leaving llama.h, an abort or a stack overflow ends the process here
+ * (tests/test_hostile_api.py runs each value in its own loader process and in the Erlang NIF).
+ * The C++ API of llama-common (JSON schemas, chat templates) is reached through llama_nif.cpp,
+ * which catches its exceptions as any C++ NIF would. */
+#include "llama_nif.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama.h"
+
+/* llama_nif.cpp: the model behind an lnif_model, and llama-common's half of the calls below */
+const struct llama_model * hostile_model(const lnif_model * m);
+struct llama_context * hostile_context(const lnif_model * m);
+int hostile_common(lnif_model * m, const char * kind, const char * value, char * out, int cap);
+
+static int report(char * out, int cap, int is_error, const char * text) {
+    snprintf(out, (size_t) cap, "%s", text);
+    return is_error;
+}
+
+/* decodes three tokens of a prompt; only the last one gets logits */
+static int decode_prompt(struct llama_context * ctx, const struct llama_vocab * vocab) {
+    llama_memory_clear(llama_get_memory(ctx), 1);
+    llama_token toks[3] = {llama_vocab_bos(vocab), 1, 2};
+    if (toks[0] == LLAMA_TOKEN_NULL) toks[0] = 0;
+    return llama_decode(ctx, llama_batch_get_one(toks, 3));
+}
+
+int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * out, int cap) {
+    if (!m || !kind || !value || !out || cap < 2) return -1;
+    out[0] = 0;
+    const struct llama_model * model = hostile_model(m);
+    const struct llama_vocab * vocab = llama_model_get_vocab(model);
+    struct llama_context * ctx = hostile_context(m);
+    /* "n_vocab": the first id past the vocabulary */
+    const int id = strcmp(value, "n_vocab") == 0 ? llama_vocab_n_tokens(vocab) : atoi(value);
+    char buf[256], text[512];
+
+    if (strcmp(kind, "piece") == 0) {  /* a token id from the caller */
+        const int32_t n = llama_token_to_piece(vocab, id, buf, (int32_t) sizeof buf, 0, 1);
+        snprintf(text, sizeof text, "llama_token_to_piece returned %d", (int) n);
+        return report(out, cap, n < 0, text);
+    }
+    if (strcmp(kind, "detokenize") == 0) {
+        const llama_token tok = id;
+        const int32_t n = llama_detokenize(vocab, &tok, 1, buf, (int32_t) sizeof buf, 0, 1);
+        snprintf(text, sizeof text, "llama_detokenize returned %d", (int) n);
+        return report(out, cap, n < 0, text);
+    }
+    if (strcmp(kind, "text") == 0) {
+        const char * t = llama_vocab_get_text(vocab, id);
+        return report(out, cap, t == NULL, t ? t : "llama_vocab_get_text returned NULL");
+    }
+    if (strcmp(kind, "score") == 0) {
+        const float s = llama_vocab_get_score(vocab, id);
+        snprintf(text, sizeof text, "llama_vocab_get_score returned %g", s);
+        return report(out, cap, isnan(s), text);
+    }
+    if (strcmp(kind, "attr") == 0) {
+        const enum llama_token_attr a = llama_vocab_get_attr(vocab, id);
+        const int is_control = llama_vocab_is_control(vocab, id);
+        snprintf(text, sizeof text, "llama_vocab_get_attr returned %d, is_control %d", (int) a, is_control);
+        return report(out, cap, a == LLAMA_TOKEN_ATTR_UNDEFINED, text);
+    }
+    if (!ctx) return report(out, cap, 1, "the model was opened without a context");
+    if (strcmp(kind, "sample") == 0) {  /* an output index from the caller */
+        if (decode_prompt(ctx, vocab) != 0) return report(out, cap, 1, "llama_decode failed");
+        struct llama_sampler * greedy = llama_sampler_init_greedy();
+        const llama_token t = llama_sampler_sample(greedy, ctx, id);
+        llama_sampler_free(greedy);
+        snprintf(text, sizeof text, "llama_sampler_sample returned %d", (int) t);
+        return report(out, cap, t == LLAMA_TOKEN_NULL, text);
+    }
+    if (strcmp(kind, "seq") == 0) {  /* a sequence id from the caller */
+        if (decode_prompt(ctx, vocab) != 0) return report(out, cap, 1, "llama_decode failed");
+        llama_memory_t mem = llama_get_memory(ctx);
+        const llama_pos max = llama_memory_seq_pos_max(mem, id);
+        const llama_pos min = llama_memory_seq_pos_min(mem, id);
+        llama_memory_seq_cp(mem, 0, id, -1, -1);
+        llama_memory_seq_cp(mem, id, 0, -1, -1);
+        llama_memory_seq_add(mem, id, 0, -1, 1);
+        llama_memory_seq_div(mem, id, 0, -1, 2);
+        const int removed = llama_memory_seq_rm(mem, id, -1, -1);
+        llama_memory_seq_keep(mem, id);
+        snprintf(text, sizeof text, "seq_pos_min %d, seq_pos_max %d, seq_rm %d", (int) min, (int) max, removed);
+        return report(out, cap, !removed, text);
+    }
+    if (strcmp(kind, "grammar") == 0 || strcmp(kind, "trigger") == 0) {  /* a GBNF grammar, a trigger regex */
+        const int lazy = strcmp(kind, "trigger") == 0;
+        const char * patterns[1] = {value};
+        struct llama_sampler * g = lazy ? llama_sampler_init_grammar_lazy_patterns(vocab, "root ::= [a-z]+", "root",
+                                                                                   patterns, 1, NULL, 0)
+                                        : llama_sampler_init_grammar(vocab, value, "root");
+        if (!g) return report(out, cap, 1, "the grammar sampler was refused (NULL)");
+        struct llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        llama_sampler_chain_add(chain, g);
+        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+        int n = 0;
+        if (decode_prompt(ctx, vocab) == 0) {
+            for (; n < 4; ++n) {  /* a few tokens under it */
+                llama_token t = llama_sampler_sample(chain, ctx, -1);
+                if (t == LLAMA_TOKEN_NULL || llama_vocab_is_eog(vocab, t)) break;
+                if (llama_decode(ctx, llama_batch_get_one(&t, 1)) != 0) break;
+            }
+        }
+        llama_sampler_free(chain);
+        snprintf(text, sizeof text, "the grammar sampler was accepted, %d tokens sampled", n);
+        return report(out, cap, 0, text);
+    }
+    return hostile_common(m, kind, value, out, cap);
+}
