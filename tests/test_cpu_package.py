@@ -36,7 +36,9 @@ def test_package_holds_archives_headers_and_licenses_only(cpu_package):
     # file is the recipe's C++ runtime module (README "C consumers")
     assert [f for f in every if f.endswith(".cmake")] == ["lib/cmake/llama-cpp-cxx-runtime.cmake"]
     assert not [f for f in every if f.endswith((".gguf", ".pc", ".so", ".metallib"))], every
-    assert sum(os.path.getsize(os.path.join(root, f)) for f in every) < 40 * 1024 * 1024
+    # nothing else ships: the archives of five CPU variants and llama-common are about 40 MiB
+    # (40.004 MiB with patches 0008/0009, 2026-12-03)
+    assert sum(os.path.getsize(os.path.join(root, f)) for f in every) < 44 * 1024 * 1024
 
 
 def test_every_packaged_common_header_compiles(cpu_package, tmp_path):
