@@ -32,6 +32,10 @@ HOSTILE = {  # name -> (kind, value)
     "sequence id 256": ("seq", "256"),  # LLAMA_MAX_SEQ: the KV cache has 256 (0..255 work)
     "sequence id -7": ("seq", "-7"),
     "sequence id 1000000": ("seq", "1000000"),
+    "grammar accepts token -1": ("accept", "-1"),
+    "grammar accepts token n_vocab": ("accept", "n_vocab"),
+    "grammar accepts a token it does not allow": ("accept", "disallowed"),
+    "grammar accepts end of generation too early": ("accept", "eos"),
     "grammar with deeply nested groups": ("grammar", "root ::= " + "(" * N + '"a"' + ")" * N),
     "grammar with a long chain of rules": ("grammar", "\n".join(f"r{i} ::= r{i + 1} \"x\"" for i in range(N))
                                            .replace("r0 ::=", "root ::=") + f"\nr{N} ::= \"a\""),
@@ -54,6 +58,7 @@ SANE = {  # the same calls with values that must work
     "sequence id 0": ("seq", "0"),
     "sequence id 255": ("seq", "255"),
     "grammar of one word": ("grammar", 'root ::= [a-z]+'),
+    "grammar accepts a token it allows": ("accept", "allowed"),
     "grammar with nested groups": ("grammar", "root ::= " + "(" * 20 + "[a-z]" + ")+" * 20),
     "trigger pattern": ("trigger", "[a-z]+"),
     "JSON schema": ("schema", deep_json(10)),

@@ -3,6 +3,7 @@
  * (tests/test_hostile_api.py runs each value in its own loader process and in the Erlang NIF).
  * The C++ API of llama-common (JSON schemas, chat templates) is reached through llama_nif.cpp,
  * which catches its exceptions as any C++ NIF would. */
+#define LNIF_BUILD 1 /* lnif_hostile is exported (dllexport on Windows), as in llama_nif.cpp */
 #include "llama_nif.h"
 
 #include <math.h>
@@ -110,6 +111,48 @@ int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * o
         llama_sampler_free(chain);
         snprintf(text, sizeof text, "the grammar sampler was accepted, %d tokens sampled", n);
         return report(out, cap, 0, text);
+    }
+    if (strcmp(kind, "accept") == 0) {  /* a caller's token accepted by a grammar sampler (a void call) */
+        /* value: a token id, "n_vocab", "eos", "disallowed" (a token whose piece has no a-z), or
+         * "allowed" (the token the grammar samples first) */
+        struct llama_sampler * g = llama_sampler_init_grammar(vocab, "root ::= [a-z] [0-9]+", "root");
+        if (!g) return report(out, cap, 1, "the grammar was refused");
+        const int n_vocab = llama_vocab_n_tokens(vocab);
+        llama_token_data * cand = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) n_vocab);
+        llama_token_data_array arr;
+        /* how many tokens the grammar allows now: 0 means its state is broken */
+#define ALLOWED_NOW(count)                                                             \
+        do {                                                                           \
+            for (int i = 0; i < n_vocab; ++i) cand[i] = (llama_token_data){i, 1.0f, 0.0f}; \
+            arr = (llama_token_data_array){cand, (size_t) n_vocab, -1, 0};              \
+            llama_sampler_apply(g, &arr);                                              \
+            count = 0;                                                                 \
+            for (int i = 0; i < n_vocab; ++i) count += isfinite(arr.data[i].logit) != 0; \
+        } while (0)
+        int before, after;
+        ALLOWED_NOW(before);
+        llama_token tok = id;
+        if (strcmp(value, "eos") == 0) tok = llama_vocab_eos(vocab);
+        if (strcmp(value, "allowed") == 0 || strcmp(value, "disallowed") == 0) {
+            const int want = strcmp(value, "allowed") == 0;
+            tok = LLAMA_TOKEN_NULL;
+            for (int i = 0; i < n_vocab && tok == LLAMA_TOKEN_NULL; ++i) {
+                char piece[64];
+                const int n = llama_token_to_piece(vocab, i, piece, (int32_t) sizeof piece, 0, 0);
+                if (n <= 0) continue;
+                int letters = 1;
+                for (int c = 0; c < n; ++c) letters &= piece[c] >= 'a' && piece[c] <= 'z';
+                if (want ? (n == 1 && letters && isfinite(arr.data[i].logit)) : !isfinite(arr.data[i].logit)) tok = i;
+            }
+        }
+        llama_sampler_accept(g, tok);
+        ALLOWED_NOW(after);
+#undef ALLOWED_NOW
+        free(cand);
+        llama_sampler_free(g);
+        snprintf(text, sizeof text, "accept(%d): the grammar allowed %d tokens before, %d after", (int) tok, before, after);
+        /* refused: the state is unchanged; taken: it still allows something (a valid state) */
+        return report(out, cap, after == before ? 1 : 0, text);
     }
     return hostile_common(m, kind, value, out, cap);
 }

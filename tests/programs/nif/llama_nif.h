@@ -67,7 +67,8 @@ LNIF_API int          lnif_generate_json(lnif_model * m, const char * prompt, co
  * message; "template_long": a system message and 64 turns). Returns 1 when the call reported an error (its error value, or an exception of
  * llama-common), 0 when it succeeded, -1 for an unknown kind; out says what came back. Kinds with
  * a token id / output index / sequence id in `value`: piece, detokenize, text, score, attr, sample,
- * seq; with a text: grammar (GBNF), trigger (a lazy grammar's trigger regex) */
+ * seq, accept (a token a grammar sampler is told to accept: "error" when it was refused and the
+ * grammar kept its state); with a text: grammar (GBNF), trigger (a lazy grammar's trigger regex) */
 LNIF_API int          lnif_hostile(lnif_model * m, const char * kind, const char * value, char * out, int cap);
 /* last error of this thread, "" when none */
 LNIF_API const char * lnif_last_error(void);
