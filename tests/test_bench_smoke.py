@@ -28,6 +28,7 @@ STARTS = {
     "cuda_gpu_check.py": (["no-such-step"], 1, "unknown step"),
     "make_model.py": ([], 1, "usage"),
     "cuda_gpu_model.py": ([], 1, "usage"),
+    "fuzz.py": (["--harnesses", "no-such-harness"], 1, "unknown no-such-harness"),
 }
 
 
