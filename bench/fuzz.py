@@ -28,30 +28,19 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import ARCHIVE, UPSTREAM, cpu_info, load_recipe, source_mirror  # noqa: E402
+from harness import UPSTREAM, VERSION, cpu_info, load_recipe  # noqa: E402
+from run import extract, log, sh  # noqa: E402  (bench/run.py)
 
 HARNESSES = ["tokenize", "grammar", "schema", "template", "gguf"]
 FUZZ = os.path.join(ROOT, "tests", "programs", "fuzz")
 SANITIZE = "-fsanitize=address,undefined"
 LIBS = ["common/libllama-common.a", "common/libllama-common-base.a", "src/libllama.a", "ggml/src/libggml.a",
         "ggml/src/libggml-cpu.a", "ggml/src/libggml-base.a"]
-
-
-def log(msg):
-    print(f"[fuzz {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def sh(cmd, **kw):
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-    return proc.stdout
 
 
 def cache_variables():
@@ -70,8 +59,7 @@ def patches():
     import yaml
     with open(os.path.join(ROOT, "conandata.yml")) as f:
         data = yaml.safe_load(f)
-    version = UPSTREAM.split("-", 1)[1]
-    return [os.path.join(ROOT, p["patch_file"]) for p in data["patches"][version]]
+    return [os.path.join(ROOT, p["patch_file"]) for p in data["patches"][VERSION]]
 
 
 def build(work, jobs):
@@ -81,8 +69,7 @@ def build(work, jobs):
         log(f"sanitizer build reused: {out}")
         return src, out
     if not os.path.isdir(src):
-        with tarfile.open(os.path.join(source_mirror(), ARCHIVE)) as tar:
-            tar.extractall(work, filter="data")
+        extract(work)
         for patch in patches():
             sh(["patch", "-p1", "-s", "-i", patch], cwd=src)
     flags = f"{SANITIZE},fuzzer-no-link -fno-omit-frame-pointer -g -O1"

@@ -1,6 +1,6 @@
 // Shared by the fuzz harnesses (tests/programs/fuzz): each defines LLVMFuzzerTestOneInput, built
 // either with libFuzzer (bench/fuzz.py: clang, -fsanitize=fuzzer,address,undefined, against a
-// sanitizer build) or with replay_main.cpp (one input file per run, against the normal package).
+// sanitizer build) or into fuzz_replay (replay_main.cpp, against the normal package).
 // Every input goes to the API the way a NIF's caller would hand it over: llama.h from C-style
 // calls with no exception handling around them; llama-common's C++ API inside a try/catch (it may
 // throw; it must not crash, overflow the stack or hang).

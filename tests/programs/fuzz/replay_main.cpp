@@ -1,33 +1,26 @@
-// main() for the harnesses built without libFuzzer: runs an entry point once per file named on the
-// command line (tests/test_fuzz_corpus.py gives each regression input its own process).
-//   fuzz_replay HARNESS FILE...   (the tests' build: every harness in one program, FUZZ_REPLAY_ALL)
-//   <harness> FILE...             (one harness linked alone with this file)
+// main() for the harnesses built without libFuzzer: every harness in one program, each entry point
+// renamed (tests/programs/CMakeLists.txt), run once per file named on the command line
+// (tests/test_fuzz_corpus.py gives each regression input its own process).
+//   fuzz_replay HARNESS FILE...
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
-typedef int (*entry_fn)(const uint8_t * data, size_t size);
-
-#if defined(FUZZ_REPLAY_ALL)
 extern "C" int fuzz_tokenize(const uint8_t *, size_t);
 extern "C" int fuzz_grammar(const uint8_t *, size_t);
 extern "C" int fuzz_schema(const uint8_t *, size_t);
 extern "C" int fuzz_template(const uint8_t *, size_t);
 extern "C" int fuzz_gguf(const uint8_t *, size_t);
+
 static const struct {
     const char * name;
-    entry_fn fn;
+    int (*fn)(const uint8_t * data, size_t size);
 } ENTRIES[] = {{"tokenize", fuzz_tokenize}, {"grammar", fuzz_grammar}, {"schema", fuzz_schema},
                {"template", fuzz_template}, {"gguf", fuzz_gguf}};
-#else
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size);
-#endif
 
 int main(int argc, char ** argv) {
-    int first = 1;
-    entry_fn entry = nullptr;
-#if defined(FUZZ_REPLAY_ALL)
+    int (*entry)(const uint8_t *, size_t) = nullptr;
     for (const auto & e : ENTRIES) {
         if (argc > 1 && std::strcmp(argv[1], e.name) == 0) entry = e.fn;
     }
@@ -35,11 +28,7 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "usage: %s tokenize|grammar|schema|template|gguf FILE...\n", argv[0]);
         return 2;
     }
-    first = 2;
-#else
-    entry = LLVMFuzzerTestOneInput;
-#endif
-    for (int i = first; i < argc; ++i) {
+    for (int i = 2; i < argc; ++i) {
         FILE * f = std::fopen(argv[i], "rb");
         if (!f) {
             std::fprintf(stderr, "cannot open %s\n", argv[i]);

@@ -31,6 +31,17 @@ static int decode_prompt(struct llama_context * ctx, const struct llama_vocab * 
     return llama_decode(ctx, llama_batch_get_one(toks, 3));
 }
 
+/* how many of the n_vocab tokens the grammar sampler g allows now (0: its state is broken); arr
+ * holds the candidates after the grammar's apply */
+static int allowed_now(struct llama_sampler * g, llama_token_data * cand, int n_vocab, llama_token_data_array * arr) {
+    for (int i = 0; i < n_vocab; ++i) cand[i] = (llama_token_data){i, 1.0f, 0.0f};
+    *arr = (llama_token_data_array){cand, (size_t) n_vocab, -1, 0};
+    llama_sampler_apply(g, arr);
+    int count = 0;
+    for (int i = 0; i < n_vocab; ++i) count += isfinite(arr->data[i].logit) != 0;
+    return count;
+}
+
 int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * out, int cap) {
     if (!m || !kind || !value || !out || cap < 2) return -1;
     out[0] = 0;
@@ -120,17 +131,7 @@ int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * o
         const int n_vocab = llama_vocab_n_tokens(vocab);
         llama_token_data * cand = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) n_vocab);
         llama_token_data_array arr;
-        /* how many tokens the grammar allows now: 0 means its state is broken */
-#define ALLOWED_NOW(count)                                                             \
-        do {                                                                           \
-            for (int i = 0; i < n_vocab; ++i) cand[i] = (llama_token_data){i, 1.0f, 0.0f}; \
-            arr = (llama_token_data_array){cand, (size_t) n_vocab, -1, 0};              \
-            llama_sampler_apply(g, &arr);                                              \
-            count = 0;                                                                 \
-            for (int i = 0; i < n_vocab; ++i) count += isfinite(arr.data[i].logit) != 0; \
-        } while (0)
-        int before, after;
-        ALLOWED_NOW(before);
+        const int before = allowed_now(g, cand, n_vocab, &arr);
         llama_token tok = id;
         if (strcmp(value, "eos") == 0) tok = llama_vocab_eos(vocab);
         if (strcmp(value, "allowed") == 0 || strcmp(value, "disallowed") == 0) {
@@ -146,8 +147,7 @@ int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * o
             }
         }
         llama_sampler_accept(g, tok);
-        ALLOWED_NOW(after);
-#undef ALLOWED_NOW
+        const int after = allowed_now(g, cand, n_vocab, &arr);
         free(cand);
         llama_sampler_free(g);
         snprintf(text, sizeof text, "accept(%d): the grammar allowed %d tokens before, %d after", (int) tok, before, after);
