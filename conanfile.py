@@ -229,6 +229,51 @@ def default_baseline(os_, arch, compiler):
     return DEFAULT_BASELINE.get(arch, "generic")
 
 
+# Sanitizer builds (option `sanitize`, comma-separated): archives instrumented for a NIF author's
+# own ASan/UBSan/libFuzzer runs (bench/fuzz.py builds its harnesses against one). Each sanitizer:
+# the compilers that have it, and whether a consumer's link needs the flag (its runtime).
+SANITIZERS = {
+    "address": {"compilers": ["gcc", "clang", "apple-clang"], "link": True},
+    "undefined": {"compilers": ["gcc", "clang", "apple-clang"], "link": True},
+    # coverage for libFuzzer; its callbacks live in the ASan runtime, so it needs address
+    "fuzzer-no-link": {"compilers": ["clang"], "link": False, "needs": "address"},
+}
+
+
+def sanitize_problem(value, os_, compiler, libc):
+    """Why `sanitize=value` cannot be built here (one line), or None. value None: not asked."""
+    if value in (None, "None", ""):
+        return None
+    names = value.split(",")
+    unknown = [n for n in names if n not in SANITIZERS]
+    if unknown or len(set(names)) != len(names):
+        return (f"sanitize={value}: {'unknown ' + ', '.join(unknown) if unknown else 'a sanitizer twice'}; "
+                f"use a comma-separated subset of {', '.join(SANITIZERS)} (e.g. sanitize=address,undefined)")
+    if os_ not in ("Linux", "Macos"):
+        return f"sanitize={value} is supported on os=Linux and os=Macos only, not os={os_}"
+    if libc is not None:
+        return (f"sanitize={value} cannot be used with {LIBC_CONF}={libc} (the Zig profiles ship no "
+                f"sanitizer runtimes): use the host's gcc or clang profile")
+    for name in names:
+        row = SANITIZERS[name]
+        if compiler not in row["compilers"]:
+            return (f"sanitize={value}: {name} needs compiler={'/'.join(row['compilers'])}, not "
+                    f"compiler={compiler}")
+        if row.get("needs") and row["needs"] not in names:
+            return f"sanitize={value}: {name} needs {row['needs']} too (sanitize={row['needs']},{value})"
+    return None
+
+
+def sanitize_flags(value):
+    """(compile flags, consumer link flags) of a valid `sanitize` value."""
+    if value in (None, "None", ""):
+        return [], []
+    names = value.split(",")
+    linked = [n for n in names if SANITIZERS[n]["link"]]
+    return ([f"-fsanitize={value}", "-fno-omit-frame-pointer"],
+            [f"-fsanitize={','.join(linked)}"] if linked else [])
+
+
 CPU_VARIANT_ENV = "LLAMA_CPP_CPU_VARIANT"  # forces a variant at run time
 CPU_VARIANT_HEADER = "llama-cpp-cpu-variant.h"  # declares llama_cpp_cpu_variant() (DISPATCH_HEADER)
 
@@ -254,7 +299,7 @@ PINNED = {
     # hidden visibility for our own symbols; std:: template instantiations keep libstdc++'s
     # default visibility whatever these say, which is why package_info() declares --exclude-libs
     # for consumers' shared libraries (EXCLUDE_LIBS_OS) and README tells NIF authors to use a
-    # version script (README "C consumers" and "Linking a NIF")
+    # version script (docs/linking.md "C consumers" and "Linking a NIF")
     "CMAKE_C_VISIBILITY_PRESET": "hidden",
     "CMAKE_CXX_VISIBILITY_PRESET": "hidden",
     "CMAKE_OBJC_VISIBILITY_PRESET": "hidden",
@@ -801,6 +846,7 @@ class LlamaCppConan(ConanFile):
         "with_common": [True, False],
         "with_mtmd": [True, False],
         "with_rpc": [True, False],
+        "sanitize": [None, "ANY"],
         # CUDA only (removed for other backends)
         "cuda_architectures": ["ANY"],
         "cuda_vmm": [True, False],
@@ -816,6 +862,7 @@ class LlamaCppConan(ConanFile):
         "with_common": True,
         "with_mtmd": False,
         "with_rpc": False,
+        "sanitize": None,
         # SASS for every family CUDA 13 supports from Turing (sm_75, its oldest) to Hopper, so no
         # common GPU JIT-compiles ggml on first load; Blackwell consumer/workstation (120) and DGX
         # Spark (121) as the arch-specific 120a/121a that ggml's FP4 tensor-core paths need (upstream
@@ -835,6 +882,8 @@ class LlamaCppConan(ConanFile):
         "with_common": "llama-common + llama-common-base: chat templates, JSON-schema grammars, sampling, speculative",
         "with_mtmd": "libmtmd: image/audio input through a projector GGUF",
         "with_rpc": "ggml-rpc backend: offload to upstream rpc-servers over TCP",
+        "sanitize": "instrument the archives: comma-separated address, undefined, fuzzer-no-link (clang); "
+                    "consumers link the runtime; one CPU variant (no dispatch)",
         "cuda_architectures": "CMAKE_CUDA_ARCHITECTURES for ggml-cuda (';'-separated)",
         "cuda_vmm": "use CUDA virtual memory management: links the driver (libcuda.so.1)",
         "cuda_fa": "compile the flash-attention kernels (most of the build time; off = slower long contexts)",
@@ -921,6 +970,16 @@ class LlamaCppConan(ConanFile):
                     f"{LIBC_CONF}={libc} is for the Zig toolchain (compiler=clang, compiler.libcxx=libc++), "
                     f"not compiler={compiler} compiler.libcxx={self.settings.get_safe('compiler.libcxx')}: "
                     f"use the profiles linux-<arch>-{libc}")
+
+        problem = sanitize_problem(str(self.options.sanitize) if self.options.sanitize else None, os_, compiler,
+                                   self.conf.get(LIBC_CONF))
+        if problem:
+            raise ConanInvalidConfiguration(problem)
+        if self.options.sanitize and baseline == "dispatch":
+            # instrumented code in dispatch's renamed per-variant copies of ggml-cpu is untested
+            raise ConanInvalidConfiguration(
+                f"sanitize={self.options.sanitize} builds one CPU variant, not cpu_baseline=dispatch (the "
+                f"default here): add -o cpu_baseline={DEFAULT_BASELINE.get(arch, 'generic')} or another level")
 
         if self.options.openmp and self.settings.compiler in ("apple-clang", "msvc"):
             raise ConanInvalidConfiguration(
@@ -1076,6 +1135,11 @@ class LlamaCppConan(ConanFile):
                 # .data$<name> section (no .bss$), and ggml-cpu's 0.5 MB of tables per CPU
                 # variant would be written into each DLL (tests/test_cross.py)
                 flags.append("-fdata-sections")
+            if self.options.sanitize:
+                compile_flags, link_flags = sanitize_flags(str(self.options.sanitize))
+                flags += compile_flags
+                tc.extra_exelinkflags.extend(link_flags)
+                tc.extra_sharedlinkflags.extend(link_flags)
             tc.extra_cflags.extend(flags)
             tc.extra_cxxflags.extend(flags)
         tc.generate()
@@ -1235,6 +1299,12 @@ class LlamaCppConan(ConanFile):
             comp.includedirs = spec["includedirs"]
             comp.set_property("cmake_target_name", spec["cmake_target"])
             comp.set_property("pkg_config_name", spec["pkg_config"])
+        if self.options.sanitize:
+            # every link reaches ggml-base: the consumer's executable or module gets the runtime
+            link_flags = sanitize_flags(str(self.options.sanitize))[1]
+            base = self.cpp_info.components["ggml-base"]
+            base.exelinkflags = base.exelinkflags + link_flags
+            base.sharedlinkflags = base.sharedlinkflags + link_flags
 
 
 def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=(), cxx_runtime=None,

@@ -245,6 +245,18 @@ INVALID = [
     ("native-with-the-armv8-glibc2.28-profile", ["-pr:h", profile("linux-armv8-glibc2.28"), *HOST,
                                                  "-o", "*:cpu_baseline=native"],
      "cpu_baseline=native cannot be used when cross building for arch=armv8"),
+    # sanitizer builds (option sanitize)
+    ("unknown-sanitizer", ["-pr:a", profile("linux-x86_64"), "-o", "*:sanitize=address,memory"],
+     "sanitize=address,memory: unknown memory; use a comma-separated subset of address, undefined, fuzzer-no-link"),
+    ("fuzzer-coverage-with-gcc", ["-pr:a", profile("linux-x86_64"), "-o", "*:sanitize=address,fuzzer-no-link"],
+     "sanitize=address,fuzzer-no-link: fuzzer-no-link needs compiler=clang, not compiler=gcc"),
+    ("sanitizer-with-mingw", ["-pr:h", profile("windows-x86_64-mingw"), *HOST, "-o", "*:sanitize=address"],
+     "sanitize=address is supported on os=Linux and os=Macos only, not os=Windows"),
+    ("sanitizer-with-dispatch", ["-pr:a", profile("linux-x86_64"), "-o", "*:sanitize=address"],
+     "sanitize=address builds one CPU variant, not cpu_baseline=dispatch (the default here): add -o "
+     "cpu_baseline=x86-64-v3"),
+    ("sanitizer-with-the-musl-profile", ["-pr:h", profile("linux-x86_64-musl"), *HOST, "-o", "*:sanitize=undefined"],
+     "sanitize=undefined cannot be used with user.llama-cpp:libc=musl"),
 ]
 
 
@@ -255,6 +267,22 @@ def test_invalid_input_gives_one_clear_line(conan, tmp_path, args, message):
     lines = [line for line in proc.stdout.splitlines() if message in line]
     assert len(lines) == 1, proc.stdout[-3000:]
     assert "Traceback" not in proc.stdout and "CMake Error" not in proc.stdout
+
+
+def test_sanitize_instruments_one_cpu_variant(conan, tmp_path):
+    """sanitize=address,undefined: the toolchain compiles everything with the sanitizers (and
+    links CMake's own programs with their runtime), on the one CPU level asked for."""
+    proc, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:sanitize=address,undefined",
+                                       "-o", "*:cpu_baseline=x86-64-v3")
+    assert _isa_on(cache) == {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}
+    toolchain = glob.glob(os.path.join(str(tmp_path), "**", "conan_toolchain.cmake"), recursive=True)
+    with open(toolchain[0]) as f:
+        text = f.read()
+    for variable in ("CMAKE_C_FLAGS", "CMAKE_CXX_FLAGS"):
+        assert re.search(rf'string\(APPEND CONAN_{variable[6:]} " [^"]*-fsanitize=address,undefined -fno-omit-frame-pointer',
+                         text), variable
+    for variable in ("EXE_LINKER_FLAGS", "SHARED_LINKER_FLAGS"):
+        assert re.search(rf'string\(APPEND CONAN_{variable} " -fsanitize=address,undefined"', text), variable
 
 
 @pytest.mark.parametrize("case", ["zig-missing", "libc-mismatch"])
