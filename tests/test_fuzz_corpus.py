@@ -45,7 +45,7 @@ def test_corpus_replays(cpu_nif, vocab, tmp_path, harness):
             with open(path, "wb") as f:
                 f.write(data)
         try:
-            proc = subprocess.run([replay, harness, path], capture_output=True, text=True, timeout=60,
+            proc = subprocess.run([replay, harness, path], capture_output=True, text=True, errors="replace", timeout=60,
                                   env={**os.environ, "LLAMA_FUZZ_VOCAB": vocab, "GGML_NO_BACKTRACE": "1"})
         except subprocess.TimeoutExpired:
             failed[name] = "no exit within 60 s"

@@ -39,10 +39,20 @@ HOSTILE = {  # name -> (kind, value)
     "grammar with deeply nested groups": ("grammar", "root ::= " + "(" * N + '"a"' + ")" * N),
     "grammar with a long chain of rules": ("grammar", "\n".join(f"r{i} ::= r{i + 1} \"x\"" for i in range(N))
                                            .replace("r0 ::=", "root ::=") + f"\nr{N} ::= \"a\""),
+    "grammar with a repetition whose maximum is below its minimum": ("grammar", 'root ::= [a-z]{6,5}'),
     "trigger pattern that is no regex": ("trigger", "(unclosed"),
     "trigger pattern deeply nested": ("trigger", "(" * N + "a" + ")" * N),
     "JSON schema deeply nested": ("schema", deep_json(N)),
     "JSON array deeply nested": ("schema", "[" * N + "]" * N),
+    "decode with pos NULL and sequence id 200000000": ("decode_seq", "200000000"),
+    "decode a token with no sequence id": ("decode_nseq", "0"),
+    "decode one token more than n_batch": ("decode_many", "n_batch+1"),
+    "divide positions by 0": ("seq_div", "0"),
+    "sample from no candidates": ("candidates", "0"),
+    "sample with a chain that selects nothing": ("chain", "top_k"),
+    "grammar candidate outside the vocabulary": ("candidate", "1000000"),
+    "grammar candidate -3": ("candidate", "-3"),
+    "grammar without a root name": ("grammar_root", "NULL"),
     "chat template with a recursive macro": ("template", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
     "chat template with an endless loop": ("template", "{% for a in range(100000) %}{% for b in range(100000) %}"
                                                        "{{ a }}{% endfor %}{% endfor %}"),
@@ -58,11 +68,24 @@ SANE = {  # the same calls with values that must work
     "sequence id 0": ("seq", "0"),
     "sequence id 255": ("seq", "255"),
     "grammar of one word": ("grammar", 'root ::= [a-z]+'),
+    "decode with pos NULL and sequence id 0": ("decode_seq", "0"),
+    "decode a token with one sequence id": ("decode_nseq", "1"),
+    "decode 8 tokens": ("decode_many", "8"),
+    "divide positions by 2": ("seq_div", "2"),
+    "sample from 8 candidates": ("candidates", "8"),
+    "sample with top-k and greedy": ("chain", "top_k,greedy"),
+    "grammar candidate a letter": ("candidate", "letter"),
+    "grammar with its root name": ("grammar_root", "root"),
     "grammar accepts a token it allows": ("accept", "allowed"),
+    "grammar with a bounded repetition": ("grammar", 'root ::= [a-z]{2,5}'),
     "grammar with nested groups": ("grammar", "root ::= " + "(" * 20 + "[a-z]" + ")+" * 20),
     "trigger pattern": ("trigger", "[a-z]+"),
     "JSON schema": ("schema", deep_json(10)),
     "chat template": ("template", "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"),
+    # an endless template fails its common_chat_templates_init/apply call; a direct render on the
+    # same thread afterwards must not inherit that call's exhausted step budget
+    "direct render after an endless template": ("template_then_direct", "{% for a in range(100000) %}"
+                                                "{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}"),
 }
 
 
@@ -133,4 +156,4 @@ def test_hostile_values_through_the_erlang_nif(cpu_nif, erlang_ebin):
     print(proc.stdout[-3000:])
     assert proc.returncode == 0 and "ERLANG HOSTILE OK" in proc.stdout, \
         f"exit status {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    assert proc.stdout.count("hostile ") == 10, proc.stdout
+    assert proc.stdout.count("hostile ") == 13, proc.stdout  # the cases of hostile_main

@@ -154,5 +154,92 @@ int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * o
         /* refused: the state is unchanged; taken: it still allows something (a valid state) */
         return report(out, cap, after == before ? 1 : 0, text);
     }
+    if (strcmp(kind, "decode_seq") == 0 || strcmp(kind, "decode_nseq") == 0) {
+        /* one token with no positions (pos NULL: llama.h generates them from the first seq id):
+         * decode_seq: a caller's seq id; decode_nseq: a caller's count of seq ids (n_seq_id) */
+        llama_memory_clear(llama_get_memory(ctx), 1);
+        struct llama_batch batch = llama_batch_init(1, 0, 1);
+        llama_pos * pos = batch.pos;
+        batch.n_tokens = 1;
+        batch.token[0] = 1;
+        batch.pos = NULL;
+        batch.n_seq_id[0] = strcmp(kind, "decode_nseq") == 0 ? id : 1;
+        batch.seq_id[0][0] = strcmp(kind, "decode_seq") == 0 ? id : 0;
+        batch.logits[0] = 1;
+        const int32_t ret = llama_decode(ctx, batch);
+        batch.pos = pos;
+        llama_batch_free(batch);
+        snprintf(text, sizeof text, "llama_decode returned %d", (int) ret);
+        return report(out, cap, ret != 0, text);
+    }
+    if (strcmp(kind, "decode_many") == 0) {  /* a caller's token count; "n_batch+1": one past the batch */
+        const int n = strcmp(value, "n_batch+1") == 0 ? (int) llama_n_batch(ctx) + 1 : id;
+        if (n < 1 || n > 1000000) return report(out, cap, 1, "decode_many: the count is out of this test's range");
+        llama_token * toks = (llama_token *) calloc((size_t) n, sizeof(llama_token));
+        for (int i = 0; i < n; ++i) toks[i] = 1;
+        llama_memory_clear(llama_get_memory(ctx), 1);
+        const int32_t ret = llama_decode(ctx, llama_batch_get_one(toks, n));
+        free(toks);
+        snprintf(text, sizeof text, "llama_decode of %d tokens (n_batch %u) returned %d", n, llama_n_batch(ctx), (int) ret);
+        return report(out, cap, ret != 0, text);
+    }
+    if (strcmp(kind, "seq_div") == 0) {  /* a caller's divisor (a void call: refused = positions kept) */
+        if (decode_prompt(ctx, vocab) != 0) return report(out, cap, 1, "llama_decode failed");
+        llama_memory_t mem = llama_get_memory(ctx);
+        const llama_pos before = llama_memory_seq_pos_max(mem, 0);
+        llama_memory_seq_div(mem, 0, 0, -1, id);
+        const llama_pos after = llama_memory_seq_pos_max(mem, 0);
+        snprintf(text, sizeof text, "seq_div by %d: seq_pos_max %d -> %d", id, (int) before, (int) after);
+        return report(out, cap, after == before, text);
+    }
+    if (strcmp(kind, "candidates") == 0) {  /* a caller's candidate array of `id` tokens through CPU samplers */
+        if (id < 0 || id > 64) return report(out, cap, 1, "candidates: the count is out of this test's range");
+        llama_token_data cand[64];
+        for (int i = 0; i < id; ++i) cand[i] = (llama_token_data){i, (float) i, 0.0f};
+        llama_token_data_array arr = {id ? cand : NULL, (size_t) id, -1, 0};
+        struct llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        llama_sampler_chain_add(chain, llama_sampler_init_top_p(0.9f, 1));
+        llama_sampler_chain_add(chain, llama_sampler_init_min_p(0.05f, 1));
+        llama_sampler_chain_add(chain, llama_sampler_init_typical(0.9f, 1));
+        llama_sampler_chain_add(chain, llama_sampler_init_xtc(0.5f, 0.1f, 1, 42));
+        llama_sampler_chain_add(chain, llama_sampler_init_dist(42));
+        llama_sampler_apply(chain, &arr);
+        llama_sampler_free(chain);
+        snprintf(text, sizeof text, "%d candidates: selected %lld", id, (long long) arr.selected);
+        return report(out, cap, arr.selected < 0, text);
+    }
+    if (strcmp(kind, "chain") == 0) {  /* a caller's sampler chain: "top_k" alone selects nothing */
+        if (decode_prompt(ctx, vocab) != 0) return report(out, cap, 1, "llama_decode failed");
+        struct llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        llama_sampler_chain_add(chain, llama_sampler_init_top_k(5));
+        if (strcmp(value, "top_k,greedy") == 0) llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+        const llama_token t = llama_sampler_sample(chain, ctx, -1);
+        llama_sampler_free(chain);
+        snprintf(text, sizeof text, "llama_sampler_sample (%s) returned %d", value, (int) t);
+        return report(out, cap, t == LLAMA_TOKEN_NULL, text);
+    }
+    if (strcmp(kind, "candidate") == 0) {  /* a caller's candidate id under a grammar: outside the vocabulary, never allowed */
+        struct llama_sampler * g = llama_sampler_init_grammar(vocab, "root ::= [^\\x00]+", "root");
+        if (!g) return report(out, cap, 1, "the grammar was refused");
+        llama_token_data cand[2] = {{1, 1.0f, 0.0f}, {id, 1.0f, 0.0f}};
+        if (strcmp(value, "letter") == 0) {  /* the first token whose piece is one letter a-z */
+            cand[1].id = LLAMA_TOKEN_NULL;
+            for (int i = 0; i < llama_vocab_n_tokens(vocab) && cand[1].id == LLAMA_TOKEN_NULL; ++i) {
+                char piece[8];
+                if (llama_token_to_piece(vocab, i, piece, (int32_t) sizeof piece, 0, 0) == 1 && piece[0] >= 'a' &&
+                    piece[0] <= 'z') cand[1].id = i;
+            }
+        }
+        llama_token_data_array arr = {cand, 2, -1, 0};
+        llama_sampler_apply(g, &arr);
+        llama_sampler_free(g);
+        snprintf(text, sizeof text, "candidate %d: logit %g after the grammar", (int) cand[1].id, cand[1].logit);
+        return report(out, cap, !isfinite(cand[1].logit), text);
+    }
+    if (strcmp(kind, "grammar_root") == 0) {  /* a grammar with grammar_root NULL ("NULL") or a name */
+        struct llama_sampler * g = llama_sampler_init_grammar(vocab, "root ::= [a-z]+", strcmp(value, "NULL") ? value : NULL);
+        llama_sampler_free(g);
+        return report(out, cap, g == NULL, g ? "the grammar sampler was accepted" : "the grammar sampler was refused (NULL)");
+    }
     return hostile_common(m, kind, value, out, cap);
 }

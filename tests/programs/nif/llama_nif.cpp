@@ -12,6 +12,7 @@
 
 #if defined(LNIF_WITH_COMMON)
 #include "chat.h"
+#include "chat-auto-parser.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #endif
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -405,10 +407,29 @@ llama_context * hostile_context(const lnif_model * m) {
 int hostile_common(lnif_model * m, const char * kind, const char * value, char * out, int cap) {
 #if defined(LNIF_WITH_COMMON)
     const std::string k = kind;
-    if (k != "schema" && k != "template" && k != "template_long") return -1;
+    if (k != "schema" && k != "template" && k != "template_long" && k != "template_then_direct") return -1;
     std::string result;
     try {
-        if (k == "schema") {
+        if (k == "template_then_direct") {
+            // the template `value` through common_chat_templates_init/apply (it may fail), then a
+            // plain template rendered directly on the same thread: nothing of the first call's step
+            // budget may carry over to it
+            try {
+                common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
+                common_chat_templates_inputs inputs;
+                common_chat_msg msg;
+                msg.role = "user";
+                msg.content = "hello";
+                inputs.messages.push_back(msg);
+                common_chat_templates_apply(tmpls.get(), inputs);
+            } catch (const std::exception &) {
+            }
+            common_chat_template tmpl("{% for m in messages %}[{{ m.content }}]{% endfor %}", "", "");
+            autoparser::generation_params params;
+            params.messages = common_json::parse("[{\"role\": \"user\", \"content\": \"after\"}]");
+            result = common_chat_template_direct_apply(tmpl, params);
+            if (result.find("[after]") == std::string::npos) throw std::runtime_error("unexpected render: " + result);
+        } else if (k == "schema") {
             result = json_schema_to_grammar(common_json::parse(value));
         } else {
             common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
