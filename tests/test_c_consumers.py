@@ -42,7 +42,7 @@ def build_cmake(deps, work, static):
 
 def pkg_config(deps, static):
     """(cflags, libs) of llama from the PkgConfigDeps files in `deps`; for a static C++ runtime
-    without the package's -lstdc++ (README "C consumers")."""
+    without the package's -lstdc++ (docs/linking.md "C consumers")."""
     env = {**os.environ, "PKG_CONFIG_PATH": deps}
     cflags = shlex.split(run(["pkg-config", "--cflags", "llama"], env=env))
     libs = shlex.split(run(["pkg-config", "--libs", "llama"], env=env))

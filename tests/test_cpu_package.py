@@ -33,7 +33,7 @@ def test_package_holds_archives_headers_and_licenses_only(cpu_package):
         set(os.listdir(os.path.join(root, "licenses")))
     every = [os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files]
     # upstream's CMake config and .pc files are replaced by CMakeDeps/PkgConfigDeps; the one CMake
-    # file is the recipe's C++ runtime module (README "C consumers")
+    # file is the recipe's C++ runtime module (docs/linking.md "C consumers")
     assert [f for f in every if f.endswith(".cmake")] == ["lib/cmake/llama-cpp-cxx-runtime.cmake"]
     assert not [f for f in every if f.endswith((".gguf", ".pc", ".so", ".metallib"))], every
     # nothing else ships: the archives of five CPU variants and llama-common are about 40 MiB

@@ -21,7 +21,7 @@ QEMU = {
 }
 # The cross targets leave llama-common out in CI: what they prove is the CPU code, the link and the
 # loader under emulation, and common would add about 3 minutes of CI time to each (it was built and
-# run under wine once by hand: same chat prompt and JSON as on Linux; README "Targets")
+# run under wine once by hand: same chat prompt and JSON as on Linux; docs/testing.md "Targets")
 LEAN = {target: ["-o", "*:with_common=False"] for target in ("linux-armv8", "linux-riscv64", "windows-x86_64-mingw")}
 # test_package runs under an emulator for one target (PE under wine: the emulator conf path; ELF
 # test_package runs natively in the default package's create); for armv8 and riscv64 the tests' own

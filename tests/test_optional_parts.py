@@ -196,7 +196,7 @@ def test_rpc_unreachable_endpoint_is_an_error(programs, tmp_path):
 
 
 def test_rpc_server_killed_mid_generation_aborts_the_client(rpc_server, tmp_path):
-    """Documents upstream's behaviour (README "RPC", docs/rpc.md): a server lost mid-request aborts
+    """Documents upstream's behaviour (README "llama-common, mtmd and RPC", docs/rpc.md): a server lost mid-request aborts
     the client process (RPC_STATUS_ASSERT is GGML_ABORT, on the dispatcher thread). If upstream
     turns this into an error, this test fails and README must be updated."""
     nif = rpc_server["nif"]
