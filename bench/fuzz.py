@@ -2,27 +2,33 @@
 """Fuzzing the API a NIF's callers reach: libFuzzer harnesses (tests/programs/fuzz) against a
 sanitizer build of the package's sources, each run for a set time from seed corpora.
 
-  python bench/fuzz.py [--seconds S] [--harnesses a,b] [--work DIR] [--report docs/fuzzing.md]
+  python bench/fuzz.py [--seconds S] [--parallel N] [--harnesses a,b] [--work DIR] [--report docs/fuzzing.md]
 
-1. build   upstream's source from the mirror with the recipe's patches (conandata.yml) and the
-           recipe's cache variables (PINNED, llama-common on, the x86-64-v3 baseline: one CPU
-           variant), compiled by clang with -fsanitize=address,undefined,fuzzer-no-link; each
-           harness linked with -fsanitize=fuzzer,address,undefined. Debian's clang (14 here).
+1. build   `conan create` of the package (its patches, pinned cache variables, llama-common on)
+           with the recipe's option sanitize=address,undefined,fuzzer-no-link and cpu_baseline
+           x86-64-v3 (one CPU variant), compiler Debian's clang, in a Conan home under the work
+           folder; each harness linked against its archives with -fsanitize=address,undefined,fuzzer.
 2. seeds   tokenize: the tokenizer test inputs (models/*.inp); grammar: grammars/*.gbnf;
            schema: the JSON schemas of upstream's tests/test-json-schema-to-grammar.cpp;
            template: models/templates/*.jinja (each with two messages); gguf: tests/data/*.gguf
-           and upstream's models/ggml-vocab-llama-bpe.gguf.
-3. run     each harness for --seconds (-timeout=10 per input, -rss_limit_mb=4096), in its own
-           corpus folder; the figures from libFuzzer's last status line: executions, exec/s,
-           coverage (cov: edges, ft: features), corpus size; crash/leak/timeout/oom artifacts.
+           and upstream's models/ggml-vocab-llama-bpe.gguf; and every harness its regression
+           corpus, tests/data/fuzz/<harness>/ (earlier findings run again under the sanitizers).
+3. run     each harness for --seconds in libFuzzer's fork mode (-fork=1: a crash, leak, timeout
+           or OOM is saved and counted, and the run goes on; -timeout=10 per input,
+           -rss_limit_mb=4096), --parallel harnesses at once, each in its own corpus folder; the
+           figures from libFuzzer's last status line: executions, exec/s, coverage (cov: edges,
+           ft: features), corpus size, oom/timeout/crash counts, the saved artifacts.
 
 Every artifact is a finding: fix it (a patch) and copy the input into tests/data/fuzz/<harness>/,
 which tests/test_fuzz_corpus.py replays against the normal package. Nothing here is a pass/fail
 test. Needs clang (with libFuzzer and the sanitizer runtimes), cmake, ninja.
 """
 import argparse
+import concurrent.futures
 import datetime
 import glob
+import gzip
+import json
 import os
 import re
 import shutil
@@ -33,61 +39,61 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import UPSTREAM, VERSION, cpu_info, load_recipe  # noqa: E402
-from run import extract, log, sh  # noqa: E402  (bench/run.py)
+from harness import UPSTREAM, cpu_info, extract_upstream, load_recipe, package_node, private_conan  # noqa: E402
+from harness import profile as harness_profile  # noqa: E402
+from run import log, sh  # noqa: E402  (bench/run.py)
 
 HARNESSES = ["tokenize", "grammar", "schema", "template", "gguf"]
 FUZZ = os.path.join(ROOT, "tests", "programs", "fuzz")
-SANITIZE = "-fsanitize=address,undefined"
-LIBS = ["common/libllama-common.a", "common/libllama-common-base.a", "src/libllama.a", "ggml/src/libggml.a",
-        "ggml/src/libggml-cpu.a", "ggml/src/libggml-base.a"]
+SANITIZE = "address,undefined,fuzzer-no-link"  # the recipe's `sanitize` option
+BASELINE = "x86-64-v3"  # one CPU variant: dispatch's renaming adds nothing to fuzz
+CLANG_PROFILE = """[settings]
+os=Linux
+arch=x86_64
+build_type=Release
+compiler=clang
+compiler.version={version}
+compiler.libcxx=libstdc++11
+compiler.cppstd=17
+[conf]
+tools.build:compiler_executables={{'c': 'clang', 'cpp': 'clang++'}}
+"""
 
 
-def cache_variables():
-    """The recipe's own cache variables for this build: its pinned set, llama-common on, the other
-    optional parts off, the x86-64-v3 baseline (one CPU variant: dispatch's renaming adds nothing
-    to fuzz)."""
+def clang_version():
+    text = sh(["clang", "--version"])
+    return re.search(r"version (\d+)", text).group(1)
+
+
+def build(work):
+    """`conan create` of the package with sanitize=address,undefined,fuzzer-no-link and clang, in
+    a Conan home under work (a second run reuses it); returns (package folder, archives in link
+    order, seconds)."""
     recipe = load_recipe()
-    variables = dict(recipe.PINNED)
-    for part, row in recipe.OPTIONAL_PARTS.items():
-        variables.update(row["cmake"] if part == "with_common" else row["off"])
-    variables.update(recipe.CPU_BASELINES["x86-64-v3"]["cmake"])
-    return variables
-
-
-def patches():
-    import yaml
-    with open(os.path.join(ROOT, "conandata.yml")) as f:
-        data = yaml.safe_load(f)
-    return [os.path.join(ROOT, p["patch_file"]) for p in data["patches"][VERSION]]
-
-
-def build(work, jobs):
-    src = os.path.join(work, UPSTREAM)
-    out = os.path.join(work, "build")
-    if all(os.path.exists(os.path.join(out, lib)) for lib in LIBS):
-        log(f"sanitizer build reused: {out}")
-        return src, out
-    if not os.path.isdir(src):
-        extract(work)
-        for patch in patches():
-            sh(["patch", "-p1", "-s", "-i", patch], cwd=src)
-    flags = f"{SANITIZE},fuzzer-no-link -fno-omit-frame-pointer -g -O1"
-    defines = [f"-D{k}={'ON' if v is True else 'OFF' if v is False else v}" for k, v in cache_variables().items()]
-    sh(["cmake", "-S", src, "-B", out, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_C_COMPILER=clang",
-        "-DCMAKE_CXX_COMPILER=clang++", f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}", *defines])
+    profile_path = os.path.join(work, "clang.profile")
+    with open(profile_path, "w") as f:
+        f.write(CLANG_PROFILE.format(version=clang_version()))
+    home = private_conan(os.path.join(work, "home"))
     started = time.time()
-    sh(["cmake", "--build", out, "-j", str(jobs), "--target", "llama-common", "llama"])
-    log(f"sanitizer build: {time.time() - started:.0f} s")
-    return src, out
+    proc = subprocess.run([home.executable, "create", ".", "--build=missing", "-tf", "", "-pr:b",
+                           harness_profile("linux-x86_64"), "-pr:h", profile_path, "-o", f"&:sanitize={SANITIZE}",
+                           "-o", f"&:cpu_baseline={BASELINE}", "-o", "&:with_common=True", "--format=json"],
+                          cwd=ROOT, env=home.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"conan create -o sanitize={SANITIZE} failed:\n{proc.stderr[-4000:]}")
+    seconds = time.time() - started
+    folder = package_node(json.loads(proc.stdout))["package_folder"]
+    components = recipe.link_components("Linux", "cpu", compiler="clang", parts=["with_common"])
+    archives = [os.path.join(folder, "lib", f"lib{lib}.a") for spec in components.values() for lib in spec["libs"]]
+    log(f"sanitizer package {folder} ({seconds:.0f} s)")
+    return folder, archives, seconds
 
 
-def link(src, out, work, name):
+def link(folder, archives, work, name):
     binary = os.path.join(work, f"fuzz_{name}")
-    includes = [f"-I{os.path.join(src, d)}" for d in ("include", "common", "ggml/include", "vendor")]
-    sh(["clang++", "-std=c++17", "-g", "-O1", "-fno-omit-frame-pointer", f"{SANITIZE},fuzzer", *includes,
-        os.path.join(FUZZ, f"fuzz_{name}.cpp"), *[os.path.join(out, lib) for lib in LIBS], "-lpthread", "-ldl", "-lm",
-        "-o", binary])
+    includes = [f"-I{os.path.join(folder, 'include', d)}" for d in ("", "llama-common", "llama-common-vendor")]
+    sh(["clang++", "-std=c++17", "-g", "-O1", "-fno-omit-frame-pointer", "-fsanitize=address,undefined,fuzzer",
+        *includes, os.path.join(FUZZ, f"fuzz_{name}.cpp"), *archives, "-lpthread", "-ldl", "-lm", "-o", binary])
     return binary
 
 
@@ -118,6 +124,12 @@ def seeds(src, work, name):
                 [os.path.join(src, "models", "ggml-vocab-llama-bpe.gguf")]:
             with open(path, "rb") as f:
                 items.append(f.read())
+    # and the regression corpus (tests/data/fuzz/<harness>): every earlier finding runs again under
+    # the sanitizers, where a normal build's replay (tests/test_fuzz_corpus.py) cannot see UB
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "data", "fuzz", name, "*"))):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            items.append(f.read())
     for i, data in enumerate(items):
         with open(os.path.join(folder, f"seed-{i:04d}"), "wb") as f:
             f.write(data)
@@ -133,44 +145,53 @@ def run(binary, name, seed_folder, work, seconds, vocab):
            "ASAN_OPTIONS": "detect_leaks=1:allocator_may_return_null=1",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
     started = time.time()
-    proc = subprocess.run([binary, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=4096",
-                           "-print_final_stats=1", f"-artifact_prefix={artifacts}/", "-close_fd_mask=1",
-                           corpus, seed_folder], env=env, capture_output=True, text=True,
-                          timeout=seconds + 600)
+    # fork mode (one job at a time): a crash, timeout or OOM is saved and counted, and the run goes
+    # on for the whole time instead of stopping at the first finding
+    proc = subprocess.run([binary, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=4096", "-fork=1",
+                           "-ignore_crashes=1", "-ignore_timeouts=1", "-ignore_ooms=1",
+                           f"-artifact_prefix={artifacts}/", "-close_fd_mask=1", corpus, seed_folder],
+                          env=env, capture_output=True, text=True, timeout=seconds + 600)
     wall = time.time() - started
     text = proc.stdout + proc.stderr
-    status = [line for line in text.splitlines() if re.match(r"#\d+\s", line)]
+    # "#<runs>: cov: <edges> ft: <features> corp: <n> exec/s <n> oom/timeout/crash: a/b/c time: <s>s ..."
+    status = [line for line in text.splitlines() if re.match(r"#\d+:?\s+cov:", line)]
     last = status[-1] if status else ""
 
-    def field(key):
-        m = re.search(rf"{key}: (\d+)", last)
+    def field(pattern):
+        m = re.search(pattern, last)
         return int(m.group(1)) if m else None
 
-    execs = re.search(r"stat::number_of_executed_units: (\d+)", text)
+    counts = re.search(r"oom/timeout/crash: (\d+)/(\d+)/(\d+)", last)
+    execs = field(r"^#(\d+)")
     found = sorted(os.listdir(artifacts))
     with open(os.path.join(work, f"{name}.log"), "w") as f:
         f.write(text)
-    return {"harness": name, "seconds": wall, "execs": int(execs.group(1)) if execs else None,
-            "exec_s": (int(execs.group(1)) / wall) if execs else None, "cov": field("cov"), "ft": field("ft"),
-            "corpus": len(os.listdir(corpus)), "artifacts": found, "exit": proc.returncode,
-            "summary": next((line for line in text.splitlines() if "SUMMARY:" in line or "ERROR: libFuzzer" in line), "")}
+    return {"harness": name, "seconds": wall, "execs": execs, "exec_s": execs / wall if execs else None,
+            "cov": field(r"cov: (\d+)"), "ft": field(r"ft: (\d+)"), "corpus": len(os.listdir(corpus)),
+            "artifacts": found, "exit": proc.returncode,
+            "oom_timeout_crash": "/".join(counts.groups()) if counts else "-",
+            "summary": next((line for line in reversed(text.splitlines()) if "SUMMARY:" in line), "")}
 
 
-def report(args, started, rows, build_seconds):
+def report(args, started, rows, build_seconds, wall):
     model, flags = cpu_info()
     lines = [f"## Run of {started:%Y-%m-%d %H:%M}", "",
-             f"`python bench/fuzz.py --seconds {args.seconds}` on {model}, {os.cpu_count()} cores "
+             f"`python bench/fuzz.py --seconds {args.seconds} --parallel {args.parallel}` on {model}, "
+             f"{os.cpu_count()} cores "
              f"({' '.join(f for f in ('avx2', 'avx512f') if f in flags)}); "
-             f"{sh(['clang', '--version']).splitlines()[0]}, {SANITIZE},fuzzer. "
-             f"Sanitizer build: {build_seconds}.", "",
-             "| harness | seconds | executions | exec/s | cov (edges) | ft (features) | corpus | findings |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"{sh(['clang', '--version']).splitlines()[0]}; the package built with "
+             f"`-o sanitize={SANITIZE} -o cpu_baseline={BASELINE}` ({build_seconds}, 0 s when "
+             f"cached), harnesses linked with -fsanitize=address,undefined,fuzzer. Fuzzing wall time "
+             f"{wall:.0f} s, {sum(r['seconds'] for r in rows):.0f} harness-seconds in all.", "",
+             "| harness | seconds | executions | exec/s | cov (edges) | ft (features) | corpus | oom/timeout/crash | "
+             "artifacts |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        findings = ", ".join(r["artifacts"]) or "none"
+        found = r["artifacts"]
+        findings = (f"{len(found)}: {', '.join(found[:2])}{', ...' if len(found) > 2 else ''}" if found else "none")
         lines.append(f"| {r['harness']} | {r['seconds']:.0f} | {r['execs'] or '-'} | "
-                     f"{r['exec_s']:.0f} | {r['cov']} | {r['ft']} | {r['corpus']} | {findings} |"
+                     f"{r['exec_s']:.0f} | {r['cov']} | {r['ft']} | {r['corpus']} | {r['oom_timeout_crash']} | {findings} |"
                      if r["exec_s"] else f"| {r['harness']} | {r['seconds']:.0f} | - | - | - | - | {r['corpus']} | "
-                     f"{findings} ({r['summary']}) |")
+                     f"{r['oom_timeout_crash']} | {findings} ({r['summary']}) |")
     return "\n".join(lines)
 
 
@@ -178,7 +199,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=600, help="run time per harness (default 600)")
     ap.add_argument("--harnesses", default=",".join(HARNESSES), help="comma-separated subset of: " + ", ".join(HARNESSES))
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--parallel", type=int, default=1, help="harnesses run at once (default 1; one core each)")
     ap.add_argument("--work", default=None, help="work in this folder and keep it (a later run reuses its build "
                     "and corpora); default: a temporary folder, removed at the end")
     ap.add_argument("--report", default=None, help="append the markdown report to this file as well")
@@ -193,19 +214,25 @@ def main():
     work = os.path.abspath(args.work) if args.work else tempfile.mkdtemp(prefix="llama-fuzz-")
     os.makedirs(work, exist_ok=True)
     log(f"work folder {work}")
-    t0 = time.time()
-    src, out = build(work, args.jobs)
-    build_seconds = f"{time.time() - t0:.0f} s"
+    folder, archives, build_seconds = build(work)
+    src = os.path.join(work, UPSTREAM)
+    if not os.path.isdir(os.path.join(src, "grammars")):
+        extract_upstream(work, "models", "grammars", "tests/test-json-schema-to-grammar.cpp")
     vocab = os.path.join(src, "models", "ggml-vocab-llama-bpe.gguf")
-    rows = []
-    for name in names:
-        binary = link(src, out, work, name)
+    binaries = {name: link(folder, archives, work, name) for name in names}
+
+    def one(name):
         log(f"{name}: running {args.seconds} s")
-        rows.append(run(binary, name, seeds(src, work, name), work, args.seconds, vocab))
-        r = rows[-1]
+        r = run(binaries[name], name, seeds(src, work, name), work, args.seconds, vocab)
         log(f"{name}: {r['execs']} executions, cov {r['cov']}, ft {r['ft']}, findings: {r['artifacts'] or 'none'} "
             f"{r['summary']}")
-    text = report(args, started, rows, build_seconds)
+        return r
+
+    t0 = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        rows = list(pool.map(one, names))
+    wall = time.time() - t0
+    text = report(args, started, rows, f"{build_seconds:.0f} s", wall)
     print(text)
     if args.report:
         with open(args.report, "a") as f:
