@@ -408,20 +408,27 @@ int hostile_common(lnif_model * m, const char * kind, const char * value, char *
 #if defined(LNIF_WITH_COMMON)
     const std::string k = kind;
     if (k != "schema" && k != "template" && k != "template_long" && k != "template_then_direct") return -1;
+    // the template `value` through common_chat_templates_init/apply: one user message, or
+    // (long) a system message and 64 turns
+    auto apply = [&](bool long_chat) {
+        common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
+        common_chat_templates_inputs inputs;
+        const int turns = long_chat ? 65 : 1;
+        for (int i = 0; i < turns; ++i) {
+            common_chat_msg msg;
+            msg.role = !long_chat ? "user" : i == 0 ? "system" : i % 2 ? "user" : "assistant";
+            msg.content = "message " + std::to_string(i) + ": hello, how are you?";
+            inputs.messages.push_back(msg);
+        }
+        return common_chat_templates_apply(tmpls.get(), inputs).prompt;
+    };
     std::string result;
     try {
         if (k == "template_then_direct") {
-            // the template `value` through common_chat_templates_init/apply (it may fail), then a
-            // plain template rendered directly on the same thread: nothing of the first call's step
-            // budget may carry over to it
+            // `value` first (it may fail), then a plain template rendered directly on the same
+            // thread: nothing of the first call's step budget may carry over to it
             try {
-                common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
-                common_chat_templates_inputs inputs;
-                common_chat_msg msg;
-                msg.role = "user";
-                msg.content = "hello";
-                inputs.messages.push_back(msg);
-                common_chat_templates_apply(tmpls.get(), inputs);
+                apply(false);
             } catch (const std::exception &) {
             }
             common_chat_template tmpl("{% for m in messages %}[{{ m.content }}]{% endfor %}", "", "");
@@ -432,17 +439,7 @@ int hostile_common(lnif_model * m, const char * kind, const char * value, char *
         } else if (k == "schema") {
             result = json_schema_to_grammar(common_json::parse(value));
         } else {
-            common_chat_templates_ptr tmpls = common_chat_templates_init(m->model, value);
-            common_chat_templates_inputs inputs;
-            // "template": one user message; "template_long": a system message and 64 turns
-            const int turns = k == "template" ? 1 : 65;
-            for (int i = 0; i < turns; ++i) {
-                common_chat_msg msg;
-                msg.role = k == "template" ? "user" : i == 0 ? "system" : i % 2 ? "user" : "assistant";
-                msg.content = "message " + std::to_string(i) + ": hello, how are you?";
-                inputs.messages.push_back(msg);
-            }
-            result = common_chat_templates_apply(tmpls.get(), inputs).prompt;
+            result = apply(k == "template_long");
         }
     } catch (const std::exception & e) {
         std::snprintf(out, (size_t) cap, "exception: %s", e.what());
