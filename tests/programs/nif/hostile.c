@@ -241,5 +241,39 @@ int lnif_hostile(lnif_model * m, const char * kind, const char * value, char * o
         llama_sampler_free(g);
         return report(out, cap, g == NULL, g ? "the grammar sampler was accepted" : "the grammar sampler was refused (NULL)");
     }
+    if (strcmp(kind, "batch_init") == 0) {  /* a caller's batch sizes "n_tokens,embd,n_seq_max" */
+        int n_tokens = 0, embd = 0, n_seq_max = 0;
+        if (sscanf(value, "%d,%d,%d", &n_tokens, &embd, &n_seq_max) != 3) return report(out, cap, 1, "bad value");
+        struct llama_batch b = llama_batch_init(n_tokens, embd, n_seq_max);
+        const int empty = !b.token && !b.embd && !b.pos && !b.n_seq_id && !b.seq_id && !b.logits;
+        if (!empty) {  /* use every slot, as a caller would */
+            for (int i = 0; i < n_tokens; ++i) {
+                if (b.token) b.token[i] = 1;
+                b.pos[i] = i; b.n_seq_id[i] = 1; b.seq_id[i][n_seq_max - 1] = 0; b.logits[i] = 0;
+            }
+        }
+        llama_batch_free(b);
+        snprintf(text, sizeof text, "llama_batch_init(%s): %s", value, empty ? "the empty batch" : "allocated");
+        return report(out, cap, empty, text);
+    }
+    if (strcmp(kind, "chat_role") == 0) {  /* a message whose role is NULL ("NULL") or a name */
+        struct llama_chat_message msg[2] = {{"system", "be brief"}, {strcmp(value, "NULL") ? value : NULL, "hi"}};
+        char chat[512];
+        const int32_t n = llama_chat_apply_template("chatml", msg, 2, 1, chat, (int32_t) sizeof chat);
+        snprintf(text, sizeof text, "llama_chat_apply_template returned %d", (int) n);
+        return report(out, cap, n < 0, text);
+    }
+    if (strcmp(kind, "infill") == 0) {  /* a caller's candidate id through the infill sampler (a void call) */
+        struct llama_sampler * s = llama_sampler_init_infill(vocab);
+        /* two ordinary tokens (no end of generation, which would end the sampler's work early) */
+        llama_token_data cand[3] = {{300, 2.0f, 0.0f}, {301, 1.0f, 0.0f}, {id, 1.5f, 0.0f}};
+        llama_token_data_array arr = {cand, 3, -1, 0};
+        llama_sampler_apply(s, &arr);
+        llama_sampler_free(s);
+        /* surviving is the point; the verdict says whether the id was outside the vocabulary */
+        const int outside = id < 0 || id >= llama_vocab_n_tokens(vocab);
+        snprintf(text, sizeof text, "infill over candidate %d: %zu candidates left", id, arr.size);
+        return report(out, cap, outside, text);
+    }
     return hostile_common(m, kind, value, out, cap);
 }
