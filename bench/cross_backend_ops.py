@@ -19,8 +19,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import (BACKEND_OPS, build_consumer, build_package, extract_upstream, load_recipe, private_conan,  # noqa: E402
+from harness import (BACKEND_OPS, build_consumer, build_package, extract_upstream, private_conan,  # noqa: E402
                      profile)
+from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS  # noqa: E402  (harness puts the repository on sys.path)
 
 TARGET = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile("linux-armv8")]
 OPTIONS = ["-o", "*:with_common=False"]
@@ -40,17 +41,16 @@ def main():
     build = build_consumer(conan, work, os.path.join(ROOT, "bench", "gpu_tool"), OPTIONS,
                            [f"-DUPSTREAM_TESTS_DIR={upstream}/tests", f"-DTEST_PACKAGE_SRC={ROOT}/test_package/src"],
                            profiles=TARGET)
-    recipe = load_recipe()
     wanted = set(filter(None, args.ops.split(",")))
     failed = 0
-    for variant in recipe.CPU_VARIANTS["armv8"]:
+    for variant in CPU_VARIANTS["armv8"]:
         for op, params in BACKEND_OPS:
             if wanted and op not in wanted:
                 continue
             started = time.time()
             proc = subprocess.run([QEMU[0], "-cpu", args.cpu, *QEMU[1:], os.path.join(build, "gpu_tool"), "ops", "test",
                                    "-b", "CPU", "-o", op, *(["-p", params] if params else [])],
-                                  capture_output=True, text=True, env={**os.environ, recipe.CPU_VARIANT_ENV: variant["name"]})
+                                  capture_output=True, text=True, env={**os.environ, CPU_VARIANT_ENV: variant["name"]})
             passed = re.search(r"(\d+)/(\d+) tests passed", proc.stdout)
             forced = f"variant {variant['name']}, forced" in proc.stdout + proc.stderr
             ok = proc.returncode == 0 and passed and passed.group(1) == passed.group(2) and forced

@@ -39,7 +39,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import UPSTREAM, cpu_info, extract_upstream, load_recipe, package_node, private_conan  # noqa: E402
+from harness import UPSTREAM, cpu_info, extract_upstream, package_node, private_conan  # noqa: E402
+from llama_cpp_recipe.link import link_components  # noqa: E402  (harness puts the repository on sys.path)
 from harness import profile as harness_profile  # noqa: E402
 from run import log, sh  # noqa: E402  (bench/run.py)
 
@@ -69,7 +70,6 @@ def build(work):
     """`conan create` of the package with sanitize=address,undefined,fuzzer-no-link and clang, in
     a Conan home under work (a second run reuses it); returns (package folder, archives in link
     order, seconds)."""
-    recipe = load_recipe()
     profile_path = os.path.join(work, "clang.profile")
     with open(profile_path, "w") as f:
         f.write(CLANG_PROFILE.format(version=clang_version()))
@@ -83,7 +83,7 @@ def build(work):
         raise SystemExit(f"conan create -o sanitize={SANITIZE} failed:\n{proc.stderr[-4000:]}")
     seconds = time.time() - started
     folder = package_node(json.loads(proc.stdout))["package_folder"]
-    components = recipe.link_components("Linux", "cpu", compiler="clang", parts=["with_common"])
+    components = link_components("Linux", "cpu", compiler="clang", parts=["with_common"])
     archives = [os.path.join(folder, "lib", f"lib{lib}.a") for spec in components.values() for lib in spec["libs"]]
     log(f"sanitizer package {folder} ({seconds:.0f} s)")
     return folder, archives, seconds

@@ -14,7 +14,7 @@ import pytest
 from harness import (ARCHIVE, BACKEND_OPS, LAVAPIPE_OPS, PARTS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
                      debian11_root, declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
-                     load_call_unload, load_recipe, make_cuda_toolkit, package_node, plain_definitions, private_conan,
+                     load_call_unload, make_cuda_toolkit, package_node, plain_definitions, private_conan,
                      profile, run_loader, run_logits, runnable_variants, source_mirror, variant_prefixes)
 
 

@@ -3,7 +3,6 @@ archive name and sha256 from conandata.yml, the source-mirror lookup, a Conan ru
 CONAN_HOME, variant builds, the test programs (tests/programs) built against a package and run,
 and the CUDA toolkit scaffolding. It never reads test_package's log or build folder, and does not
 import pytest, so bench/ scripts use it as plain Python."""
-import functools
 import glob
 import json
 import os
@@ -31,6 +30,11 @@ REF = f"llama-cpp/{VERSION}"
 UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
 ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # nifcheck, for bench/
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # the recipe's package llama_cpp_recipe (its tables), for tests/ and bench/
+
+from llama_cpp_recipe.cpu import CPU_VARIANTS  # noqa: E402
+from llama_cpp_recipe.dispatch import variant_prefix  # noqa: E402
 
 
 def cpu_info():
@@ -56,7 +60,7 @@ CPUINFO_X86 = {"SSE42": {"sse4_2", "ssse3", "sse4_1", "popcnt"}, "AVX": {"avx"},
 def runnable_variants():
     """The recipe's x86_64 dispatch variants this machine's CPU can run, lowest first (by /proc/cpuinfo)."""
     flags = cpu_info()[1]
-    return [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"] if all(CPUINFO_X86[isa] <= flags for isa in v["isa"])]
+    return [v["name"] for v in CPU_VARIANTS["x86_64"] if all(CPUINFO_X86[isa] <= flags for isa in v["isa"])]
 
 
 # upstream's test-backend-ops, mode test -b CPU (CPU backend vs ggml's reference path), per forced
@@ -106,8 +110,7 @@ LAVAPIPE_OPS = [
 
 def variant_prefixes(arch="x86_64"):
     """{symbol prefix: variant name} of the recipe's cpu_baseline=dispatch variants (CpuDispatch.prefix)."""
-    recipe = load_recipe()
-    return {recipe.CpuDispatch.prefix(v): v["name"] for v in recipe.CPU_VARIANTS[arch]}
+    return {variant_prefix(v): v["name"] for v in CPU_VARIANTS[arch]}
 
 
 def plain_definitions(nm, archive, kinds):
@@ -229,17 +232,6 @@ def build_package(conan, *args, env=None, check=True, graph=False):
     host = [] if "-pr:h" in args else ["-pr:h", profile("linux-x86_64")]
     return conan("create", ".", "--build=missing", "-pr:b", profile("linux-x86_64"), *host, *args, env=env,
                  check=check, graph=graph)
-
-
-@functools.lru_cache(maxsize=None)
-def load_recipe():
-    """conanfile.py as a module, for its tables and link_components(); executed once per process
-    (callers only read it)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("llama_cpp_recipe", os.path.join(ROOT, "conanfile.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def package_node(graph):

@@ -14,12 +14,12 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant, load_recipe,
+from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
+from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant,
                       matches_oracle, needs, plain_definitions, run_loader, runnable_variants, within_bounds)
 
-RECIPE = load_recipe()
-VARIANTS = RECIPE.CPU_VARIANTS["x86_64"]
-ENV = RECIPE.CPU_VARIANT_ENV
+VARIANTS = CPU_VARIANTS["x86_64"]
+ENV = CPU_VARIANT_ENV
 
 # qemu-user CPU models and the variant each must get (no AVX2 below Haswell)
 QEMU_MODELS = {"Nehalem": "x86-64", "SandyBridge": "x86-64", "Haswell": "haswell"}

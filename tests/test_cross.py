@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 import nifcheck
-from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, load_recipe, matches_oracle,
+from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
+from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, matches_oracle,
                       needs, plain_definitions, profile, run_loader, runnable_variants, variant_prefixes, within_bounds)
 
 QEMU = {
@@ -124,7 +125,7 @@ def test_riscv64_matches_the_oracle(qemu_run, oracle, tmp_path):
 def test_armv8_forcing_sve_on_a_cpu_without_it_is_refused(qemu_run, tmp_path):
     programs, _ = qemu_run("linux-armv8")
     qemu, *rest = QEMU["linux-armv8"][1].split()
-    env = load_recipe().CPU_VARIANT_ENV
+    env = CPU_VARIANT_ENV
     proc, report = run_loader(programs, str(tmp_path), emulator=[qemu, "-cpu", "cortex-a76", *rest],
                               env={env: "armv8.6-sve", "LNIF_VERBOSE": "1"}, check=False)
     errors = [line for line in proc.stderr.splitlines() if f"{env}=armv8.6-sve" in line]
@@ -239,12 +240,12 @@ def test_windows_forced_variants_under_wine(mingw_run, cpu_nif, tmp_path):
     the same tokens; a variant this CPU cannot run (or, on a CPU that runs them all, an unknown
     name) is one error line and a DLL that stays alive, never a crash."""
     programs, _, wine_env = mingw_run
-    env = load_recipe().CPU_VARIANT_ENV
+    env = CPU_VARIANT_ENV
     proc, report = run_loader(programs, str(tmp_path / "floor"), emulator=[WINE],
                               env={**wine_env, env: "x86-64", "LNIF_VERBOSE": "1"})
     assert report["cpu_variant"] == "x86-64" and f"forced by {env}" in proc.stderr
     assert report["failures"] == 0 and report["generated"] == cpu_nif["report"]["generated"]
-    names, runnable = [v["name"] for v in load_recipe().CPU_VARIANTS["x86_64"]], runnable_variants()
+    names, runnable = [v["name"] for v in CPU_VARIANTS["x86_64"]], runnable_variants()
     refused = next((n for n in names if n not in runnable), "no-such-cpu")
     proc, report = run_loader(programs, str(tmp_path / "refused"), emulator=[WINE],
                               env={**wine_env, env: refused, "LNIF_VERBOSE": "1"}, check=False)

@@ -9,7 +9,11 @@ import subprocess
 
 import pytest
 
-from conftest import ARCHIVE, UPSTREAM, VERSION, load_recipe, needs, profile, source_mirror
+from conftest import ARCHIVE, UPSTREAM, VERSION, ROOT, needs, profile, source_mirror
+from llama_cpp_recipe import link
+from llama_cpp_recipe.config import cache_variables
+from llama_cpp_recipe.cpu import CPU_VARIANTS
+from llama_cpp_recipe.templates import cxx_runtime_module
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
        "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"]
@@ -51,6 +55,17 @@ def test_default_build_is_portable_static_and_offline(default_cache):
     assert c["BUILD_NUMBER"] == "11312"
 
 
+def test_generate_passes_exactly_cache_variables(default_cache):
+    """generate() hands CMake llama_cpp_recipe.config.cache_variables() of the default options,
+    every one of them with the same value (its mappings: test_cache_variables.py, without Conan)."""
+    import yaml
+    with open(os.path.join(ROOT, "conandata.yml")) as f:
+        info = yaml.safe_load(f)["build_info"][VERSION]
+    expected = cache_variables("Linux", "x86_64", "cpu", "dispatch", info["number"], info["commit"], parts=["with_common"])
+    expected = {k: "ON" if v is True else "OFF" if v is False else v for k, v in expected.items()}
+    assert {k: default_cache.get(k) for k in expected} == expected
+
+
 @pytest.mark.parametrize("baseline, expected", [
     ("x86-64-v2", {"GGML_SSE42"}),
     ("x86-64-v3", {"GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2"}),
@@ -69,7 +84,7 @@ def test_dispatch_builds_the_floor_variant_first(conan, tmp_path):
     the main build compiles ggml-cpu as the first CPU_VARIANTS row (the others are sub-builds in
     build()); nothing of upstream's DL variant machinery is used."""
     _, cache = conan.install_recipe(tmp_path, "-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=dispatch")
-    assert _isa_on(cache) == {f"GGML_{flag}" for flag in load_recipe().CPU_VARIANTS["x86_64"][0]["isa"]} == set()
+    assert _isa_on(cache) == {f"GGML_{flag}" for flag in CPU_VARIANTS["x86_64"][0]["isa"]} == set()
     assert cache["GGML_BACKEND_DL"] == "OFF" and cache["GGML_CPU_ALL_VARIANTS"] == "OFF"
 
 
@@ -154,7 +169,7 @@ def test_default_cpu_baseline_per_target(conan, prof, expected):
 
 def test_armv8_dispatch_builds_the_floor_variant_first(conan, tmp_path):
     _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch")
-    assert cache["GGML_CPU_ARM_ARCH"] == load_recipe().CPU_VARIANTS["armv8"][0]["march"] == "armv8-a"
+    assert cache["GGML_CPU_ARM_ARCH"] == CPU_VARIANTS["armv8"][0]["march"] == "armv8-a"
 
 
 def test_armv8_levels(conan, tmp_path):
@@ -359,7 +374,7 @@ def test_fpic_false_warns(conan, tmp_path):
 
 def test_macos_metal_link_components():
     """What package_info() declares for macOS, from the same function it calls."""
-    recipe = load_recipe()
+    recipe = link
     model = recipe.link_components("Macos", "metal")
     assert list(model) == ["llama", "ggml", "ggml-metal", "ggml-blas", "ggml-cpu", "ggml-base", "ggml-all"]
     assert model["ggml-metal"]["frameworks"] == ["Foundation", "Metal", "MetalKit"]
@@ -375,7 +390,7 @@ def test_macos_metal_link_components():
 
 def test_optional_parts_link_components():
     """Components, link order and names of llama-common, mtmd and ggml-rpc, per OS."""
-    recipe = load_recipe()
+    recipe = link
     parts = ("with_common", "with_mtmd", "with_rpc")
     model = recipe.link_components("Linux", "cuda", parts=parts)
     assert [n for n in model if n != "ggml-all"] == [
@@ -400,7 +415,7 @@ def test_optional_parts_link_components():
 
 
 def test_linux_link_components_declares_exact_runtime_libs():
-    recipe = load_recipe()
+    recipe = link
     libs = lambda model: sorted({lib for spec in model.values() for lib in spec["system_libs"]})  # noqa: E731
     assert libs(recipe.link_components("Linux", "cpu")) == ["dl", "m", "pthread"]
     assert libs(recipe.link_components("Linux", "cpu", openmp=True, compiler="gcc")) == ["dl", "gomp", "m", "pthread"]
@@ -417,7 +432,7 @@ def test_linux_link_components_declares_exact_runtime_libs():
 def test_c_consumers_get_the_cxx_runtime_and_hidden_archives():
     """The archives are C++: a C consumer's link (C driver) needs the C++ runtime declared, after
     every archive; and its shared library must not re-export the archives' symbols."""
-    recipe = load_recipe()
+    recipe = link
     model = recipe.link_components("Linux", "cpu", parts=("with_common",), cxx_runtime="stdc++")
     runtime = model["cxx-runtime"]
     assert runtime["system_libs"] == ["stdc++"] and runtime["libs"] == []
@@ -431,7 +446,7 @@ def test_c_consumers_get_the_cxx_runtime_and_hidden_archives():
     for os_ in ("Windows", "Macos"):  # no --exclude-libs in ld64 or for PE
         assert not any(spec["sharedlinkflags"] for spec in recipe.link_components(os_, "cpu").values())
     assert "cxx-runtime" not in recipe.link_components("Windows", "cpu", cxx_runtime=None)
-    module = recipe.CXX_RUNTIME_MODULE.format(target="llama::cxx-runtime", lib="stdc++")
+    module = cxx_runtime_module(os.path.join(ROOT, "recipe_src"), "stdc++")
     assert '"$<$<LINK_LANGUAGE:C>:stdc++>"' in module
 
 
