@@ -6,10 +6,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from conftest import ARCHIVE, UPSTREAM, VERSION, ROOT, needs, profile, source_mirror
+from conftest import ARCHIVE, ROOT, UPSTREAM, VERSION, needs, private_conan, profile, source_mirror
 from llama_cpp_recipe import link
 from llama_cpp_recipe.config import cache_variables
 from llama_cpp_recipe.cpu import CPU_VARIANTS
@@ -465,3 +466,35 @@ def test_the_libc_is_part_of_the_package_id(conan):
     print(ids)
     assert len({ids["glibc2.28"], ids["musl"], ids["gcc"]}) == 3
     assert ids["musl profile, libc conf glibc2.28"] == ids["glibc2.28"], "the conf, not the profile file, decides"
+
+
+# ------------------------------------------------- what `conan export` takes
+
+RECIPE_FILES = ["conanfile.py", "conandata.yml", "llama_cpp_recipe", "recipe_src", "patches"]
+
+
+def test_python_bytecode_does_not_change_the_recipe_revision(tmp_path):
+    """The recipe's package is exported as its .py files only: the __pycache__ Python writes when
+    anything imports llama_cpp_recipe (tests, bench, a Python run) leaves the recipe revision as it
+    was. A copy of the recipe, exported into a scratch Conan home, before and after."""
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    for name in RECIPE_FILES:
+        (shutil.copytree if os.path.isdir(os.path.join(ROOT, name)) else shutil.copy)(os.path.join(ROOT, name),
+                                                                                     recipe / name)
+    for cache in recipe.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    conan = private_conan(str(tmp_path / "home"))
+
+    def export():
+        return conan("export", str(recipe), graph=True).graph["reference"]
+    clean = export()
+    subprocess.run([sys.executable, "-c", "import llama_cpp_recipe.dispatch, llama_cpp_recipe.link"], cwd=recipe,
+                   check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    assert list((recipe / "llama_cpp_recipe" / "__pycache__").glob("*.pyc")), "Python wrote no bytecode"
+    (recipe / "llama_cpp_recipe" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"not the recipe")
+    (recipe / "llama_cpp_recipe" / "stray.pyc").write_bytes(b"nor this")
+    assert export() == clean
+    exported = conan("cache", "path", clean).stdout.strip()
+    assert sorted(os.listdir(os.path.join(exported, "llama_cpp_recipe"))) == sorted(
+        p.name for p in (recipe / "llama_cpp_recipe").glob("*.py"))
