@@ -99,12 +99,13 @@ CPU_VARIANTS = {
         {"name": "armv8.6-sve", "isa": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16", "SVE"], "march": _ARMV8_6 + "+sve"},
     ],
 }
-# the features the dispatcher probes per arch (DISPATCH_PROBE), named as CPU_VARIANTS' `isa`
+# the features the dispatcher probes per arch (recipe_src/dispatch/cpu-features-<arch>.h), named as
+# CPU_VARIANTS' `isa`
 DISPATCH_FEATURES = {
     "x86_64": [flag[len("GGML_"):] for flag in _X86_FLAGS],
     "armv8": ["LSE", "DOTPROD", "FP16", "I8MM", "BF16", "SVE"],
 }
-# where cpu_baseline=dispatch is supported, per OS: the arches with a DISPATCH_PROBE that works
+# where cpu_baseline=dispatch is supported, per OS: the arches with a CPU probe that works
 # there (x86: GCC/Clang's <cpuid.h>; armv8: getauxval/elf_aux_info) and the compilers whose objects
 # CpuDispatch can rename (ELF; on Windows MinGW-w64's PE/COFF, whose COMDAT sections are renamed
 # too). Left out: MSVC (no <cpuid.h> or __typeof__, and no binutils for its objects), clang on

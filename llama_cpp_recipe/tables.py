@@ -104,7 +104,8 @@ SANITIZERS = {
 
 
 # Upstream defaults pinned on every build, so nothing depends on upstream's choice or on what the
-# build machine happens to have installed. generate() adds the backend, baseline and option rows.
+# build machine happens to have installed. cache_variables() (config.py) adds the backend, baseline
+# and option rows.
 PINNED = {
     # static archives for one shared object: nothing dlopens a backend at run time (it could pick
     # up a foreign libggml), no CPU variant modules (they need shared libs)
