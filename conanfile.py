@@ -1,8 +1,6 @@
 import json
 import os
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from conan import ConanFile
@@ -13,11 +11,10 @@ from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
 from conan.tools.files import (apply_conandata_patches, copy, export_conandata_patches, get, load,
                                rename, rmdir, save)
 
-# The recipe's tables and helpers live in the package next to this file (exported with it, so a
-# consumer that only downloads a binary loads the recipe too): tables.py (backends, OS libraries,
-# pinned upstream defaults, parts, components), cpu.py (baselines, dispatch variants), config.py
-# (the cache variables), link.py (package_info's components), sanitize.py, dispatch.py
-# (cpu_baseline=dispatch) and templates.py (the files from recipe_src/).
+# The recipe's tables and helpers live in the package next to this file, exported with it (a
+# consumer that only downloads a binary loads the recipe too); llama_cpp_recipe/__init__.py says
+# which module holds what. Its C and CMake sources are in recipe_src/ (exports_sources).
+from llama_cpp_recipe.checks import cuda_architectures_problem, cuda_ptx_12x, libc_problem, shader_features
 from llama_cpp_recipe.config import cache_variables, find_glslc, recipe_inputs
 from llama_cpp_recipe.cpu import (CPU_BASELINES, CPU_VARIANT_HEADER, DEFAULT_BASELINE, DISPATCH_TARGETS,
                                   default_baseline, dispatch_supported)
@@ -197,13 +194,9 @@ class LlamaCppConan(ConanFile):
 
         if self.options.backend == "cuda":
             archs = str(self.options.cuda_architectures)
-            if not re.fullmatch(r"(native|all|all-major|(\d{2,3}[af]?(-real|-virtual)?)(;\d{2,3}[af]?"
-                                r"(-real|-virtual)?)*)", archs):
-                raise ConanInvalidConfiguration(
-                    f"cuda_architectures={archs!r} is malformed: use ';'-separated compute "
-                    f"capabilities like '86-real;90-real;90-virtual', or 'all'/'all-major'/'native'")
-            # upstream rewrites a plain 12x to 12xa: PTX for it then runs on that family only
-            ptx_12x = [a for a in archs.split(";") if re.fullmatch(r"12\d(-virtual)?", a)]
+            if cuda_architectures_problem(archs):
+                raise ConanInvalidConfiguration(cuda_architectures_problem(archs))
+            ptx_12x = cuda_ptx_12x(archs)
             if ptx_12x:
                 self.output.warning(
                     f"cuda_architectures: {';'.join(ptx_12x)} becomes arch-specific 12xa PTX in ggml, "
@@ -239,30 +232,12 @@ class LlamaCppConan(ConanFile):
                 f"{GLSLC_CONF} is not set; install it (Debian/Ubuntu: glslc, or the LunarG Vulkan "
                 f"SDK) or set -c {GLSLC_CONF}=/path/to/glslc")
 
-        if self.conf.get(LIBC_CONF) in LIBCS:
-            self._check_libc()
-
-    def _check_libc(self):
-        """The libc the C compiler targets, asked of the compiler itself (one preprocessor run):
-        the one conf user.llama-cpp:libc promises, or one clear line before anything compiles."""
         libc = self.conf.get(LIBC_CONF)
-        cc = self.conf.get("tools.build:compiler_executables", default={}, check_type=dict).get("c") or "cc"
-        probe = "#include <stdio.h>\n#ifdef __GLIBC__\nglibc __GLIBC__.__GLIBC_MINOR__\n#else\nnoglibc\n#endif\n"
-        try:
-            proc = subprocess.run([cc, "-E", "-P", "-x", "c", "-"], input=probe, capture_output=True, text=True,
-                                  timeout=600)
-        except OSError as error:
-            raise ConanInvalidConfiguration(f"{LIBC_CONF}={libc}: the C compiler {cc} cannot run ({error})")
-        if proc.returncode != 0:
-            reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ConanInvalidConfiguration(f"{LIBC_CONF}={libc}: the C compiler {cc} failed: {reason}")
-        found = re.search(r"^glibc\s+(\d+)\s*\.\s*(\d+)", proc.stdout, re.M)
-        targets = f"{found.group(1)}.{found.group(2)}" if found else None
-        if targets != LIBCS[libc]["glibc"]:
-            raise ConanInvalidConfiguration(
-                f"{LIBC_CONF}={libc}, but {cc} compiles against "
-                f"{'glibc ' + targets if targets else 'a libc without __GLIBC__ (musl)'}: "
-                f"use the matching profile linux-<arch>-<libc>")
+        if libc in LIBCS:
+            cc = self.conf.get("tools.build:compiler_executables", default={}, check_type=dict).get("c") or "cc"
+            problem = libc_problem(cc, libc)
+            if problem:
+                raise ConanInvalidConfiguration(problem)
 
     def package_id(self):
         libc = self.conf.get(LIBC_CONF)
@@ -352,16 +327,7 @@ class LlamaCppConan(ConanFile):
         upstream's own feature-test shaders before CMake runs, so a degraded build (plain shaders
         only: no cooperative matrix, integer dot product or bf16 paths) is visible in the log."""
         glslc = self._glslc
-        version = subprocess.run([glslc, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-        supported, missing = [], []
-        folder = os.path.join(self.source_folder, VULKAN_FEATURE_TESTS)
-        for name in sorted(os.listdir(folder)):
-            shader = os.path.join(folder, name)
-            extension = re.search(r"#extension\s+(\w+)\s*:\s*require", load(self, shader))
-            extension = extension.group(1) if extension else name
-            proc = subprocess.run([glslc, "-o", os.devnull, "-fshader-stage=compute", "--target-env=vulkan1.3",
-                                   shader], capture_output=True, text=True)
-            (supported if proc.returncode == 0 else missing).append(extension)
+        version, supported, missing = shader_features(glslc, os.path.join(self.source_folder, VULKAN_FEATURE_TESTS))
         self.output.info(f"vulkan shader features of {glslc} ({version}): supported: "
                          f"{', '.join(supported) or 'none'}; unsupported: {', '.join(missing) or 'none'}")
         if missing:

@@ -6,6 +6,7 @@
     config.py     cache_variables(): every CMake cache variable of a build
     link.py       link_components(): what package_info() declares
     sanitize.py   the `sanitize` option's checks and flags
+    checks.py     the other checks of validate()/validate_build() that are plain functions
     dispatch.py   cpu_baseline=dispatch at build time (CpuDispatch) and the dispatcher's table
     templates.py  the package files rendered from recipe_src/
 
