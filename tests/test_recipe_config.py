@@ -476,7 +476,8 @@ RECIPE_FILES = ["conanfile.py", "conandata.yml", "llama_cpp_recipe", "recipe_src
 def test_python_bytecode_does_not_change_the_recipe_revision(tmp_path):
     """The recipe's package is exported as its .py files only: the __pycache__ Python writes when
     anything imports llama_cpp_recipe (tests, bench, a Python run) leaves the recipe revision as it
-    was. A copy of the recipe, exported into a scratch Conan home, before and after."""
+    was. A copy of the recipe, exported into a scratch Conan home, before and after; then the
+    exported recipe alone (as a consumer of a prebuilt binary has it) loads and resolves."""
     recipe = tmp_path / "recipe"
     recipe.mkdir()
     for name in RECIPE_FILES:
@@ -498,3 +499,9 @@ def test_python_bytecode_does_not_change_the_recipe_revision(tmp_path):
     exported = conan("cache", "path", clean).stdout.strip()
     assert sorted(os.listdir(os.path.join(exported, "llama_cpp_recipe"))) == sorted(
         p.name for p in (recipe / "llama_cpp_recipe").glob("*.py"))
+    # what a consumer of a prebuilt binary has: the exported recipe (no sources) loads and resolves
+    shutil.rmtree(recipe)
+    graph = conan("graph", "info", "--requires", clean.split("#")[0], "-pr:a", profile("linux-x86_64"), cwd=tmp_path,
+                  graph=True).graph
+    assert any(n.get("name") == "llama-cpp" and n["options"]["cpu_baseline"] == "dispatch"
+               for n in graph["graph"]["nodes"].values())
