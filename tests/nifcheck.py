@@ -14,6 +14,7 @@ It is also test_package's checker (every build, cross builds included) and the t
 """
 import argparse
 import fnmatch
+import json
 import os
 import re
 import struct
@@ -463,7 +464,7 @@ def report(b):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("library")
+    ap.add_argument("library", nargs="?", help="the shared object to check (.so, .dll, .dylib)")
     ap.add_argument("--export", action="append", default=[], help="allowed export prefix (default: none)")
     ap.add_argument("--lib", action="append", default=[], help="declared system library (cudart, gomp)")
     ap.add_argument("--undefined", action="append", default=[], help="prefix the host provides (enif_)")
@@ -471,12 +472,25 @@ def main(argv=None):
     ap.add_argument("--no-hardening", action="store_true")
     ap.add_argument("--may-stay-loaded", action="store_true", help="skip the unload rule")
     ap.add_argument("--floor", choices=sorted(FLOORS), help="the oldest system it must load on (ELF)")
+    ap.add_argument("--floors", action="store_true", help="list the floors (with --json: their version limits) and exit")
+    ap.add_argument("--json", action="store_true",
+                    help='print one JSON object instead of text: {"library", "format", "machine", "report" (the '
+                         'text report), "problems" (a list)}; the exit status is the same')
     args = ap.parse_args(argv)
+    if args.floors:
+        print(json.dumps(FLOORS, indent=1) if args.json else "\n".join(FLOORS))
+        return 0
+    if args.library is None:
+        ap.error("the library to check is required (or --floors)")
     b, problems = check(args.library, tuple(args.export), args.lib, tuple(args.undefined),
                         args.cxx_runtime_dynamic, not args.no_hardening, not args.may_stay_loaded, args.floor)
-    print(report(b))
-    for p in problems:
-        print(f"FAIL {os.path.basename(args.library)} {p}")
+    if args.json:
+        print(json.dumps({"library": args.library, "format": b.format, "machine": b.machine, "report": report(b),
+                          "problems": problems}, indent=1))
+    else:
+        print(report(b))
+        for p in problems:
+            print(f"FAIL {os.path.basename(args.library)} {p}")
     return 1 if problems else 0
 
 

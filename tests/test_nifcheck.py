@@ -2,6 +2,7 @@
 exported ggml symbols, RPATH/RUNPATH, undeclared libraries (libgomp), missing hardening,
 STB_GNU_UNIQUE definitions and DF_1_NODELETE. Each case is a real shared object built here with
 gcc/g++, and the unload cases are also dlopen'ed and dlclose'd to show what glibc does."""
+import json
 import shutil
 import subprocess
 
@@ -146,6 +147,25 @@ def test_cli_reports_and_fails(tmp_path, capsys):
     assert nifcheck.main([lib, "--export", "lnif_"]) == 1
     out = capsys.readouterr().out
     assert "ggml/gguf/llama exports: 1" in out and "FAIL libleaky2.so" in out and "exports llama_x" in out
+
+
+def test_cli_json_and_floors(tmp_path, capsys):
+    """--json: what test_package reads (the report text and the problems, same exit status);
+    --floors: the floor names (with --json, their limits), no library needed."""
+    lib = build(tmp_path, "leaky3", GOOD + '__attribute__((visibility("default"))) void llama_x(void) {}\n')
+    assert nifcheck.main([lib, "--export", "lnif_", "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    binary, problems = nifcheck.check(lib, exports=("lnif_",))
+    assert result == {"library": lib, "format": "ELF", "machine": "x86_64", "report": nifcheck.report(binary),
+                      "problems": problems} and problems
+    assert nifcheck.main([build(tmp_path, "good3", GOOD), "--export", "lnif_", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+    assert nifcheck.main(["--floors"]) == 0
+    assert capsys.readouterr().out.split() == list(nifcheck.FLOORS)
+    assert nifcheck.main(["--floors", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == nifcheck.FLOORS
+    with pytest.raises(SystemExit):
+        nifcheck.main(["--export", "lnif_"])  # no library
 
 
 def _macho_dylib(path, dylibs, rpaths, symbols):
