@@ -22,9 +22,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import nifcheck  # noqa: E402  (tests/nifcheck.py)
 from harness import (REF, build_programs, cuda_create_args, make_cuda_toolkit, package_node,  # noqa: E402
                      private_conan, run_loader)
+from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)
 from run import log  # noqa: E402  (bench/run.py)
 
 

@@ -37,9 +37,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import nifcheck  # noqa: E402  (tests/nifcheck.py)
 from harness import (REF, UPSTREAM, build_consumer, build_programs, cuda_create_args, make_cuda_toolkit,  # noqa: E402
                      package_node, private_conan, profile, run_loader, source_mirror)
+from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)
 from run import log, sh  # noqa: E402  (bench/run.py)
 
 CUDA_OPTIONS = ["-o", "*:cuda_architectures=90-real", "-o", "*:cuda_fa=True", "-o", "*:with_common=False"]

@@ -15,8 +15,8 @@ NIF loads, what it costs, how fast it is against the default gcc build.
            qemu-x86_64 (Nehalem, Haswell) and qemu-aarch64 (cortex-a53, cortex-a76, max,sve=off,
            max) with the target's own loader. Each row: the CPU variant chosen, tokens equal to
            the default build's, a clean exit after the loader's dlclose.
-3. floor   the newest GLIBC_/GLIBCXX_/CXXABI_/GCC_ version each NIF references (tests/nifcheck.py),
-           and its size unstripped and stripped.
+3. floor   the newest GLIBC_/GLIBCXX_/CXXABI_/GCC_ version each NIF references
+           (llama_cpp_recipe/nifcheck.py), and its size unstripped and stripped.
 4. speed   the x86_64 glibc-2.28 NIF against the default gcc NIF in one process: prompt processing
            (512 tokens) and generation (128 tokens), F16 and Q4_0 (34 M-parameter seeded random
            llama, bench/make_model.py), pairs alternating, ratio per pair.
@@ -36,9 +36,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import nifcheck  # noqa: E402
 from harness import (build_programs, cpu_info, debian11_root, extract_upstream, private_conan,  # noqa: E402
                      profile, run_loader)
+from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)
 from run import Nif, log, spread  # noqa: E402  (bench/run.py: the NIF's ctypes bench binding)
 
 DEFAULT = "linux-x86_64 (gcc)"

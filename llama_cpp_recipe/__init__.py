@@ -10,5 +10,11 @@
     dispatch.py   cpu_baseline=dispatch at build time (CpuDispatch) and the dispatcher's table
     templates.py  the package files rendered from recipe_src/
 
+and one tool that ships with it but that conanfile.py never imports (standard library only):
+
+    nifcheck.py   the self-containment checker for a NIF (any shared object: ELF, PE, Mach-O):
+                  dependencies, exports, unloadability, glibc/musl floor. test_package runs it,
+                  `python3 -m llama_cpp_recipe.nifcheck LIBRARY --export PREFIX ...` (--help)
+
 Exported with the recipe (conanfile.py's `exports`), so a consumer that only downloads a binary
 can load the recipe; the C and CMake sources in recipe_src/ go with the recipe's sources."""

@@ -79,7 +79,7 @@ EXCLUDE_LIBS_OS = {"Linux", "FreeBSD", "Android"}
 # Zig's linker refuses --exclude-libs (EXCLUDE_LIBS_OS): with these toolchains only the version
 # script README's link line uses keeps the archives' symbols out of a consumer's exports.
 LIBC_CONF = "user.llama-cpp:libc"
-LIBCS = {  # the names are also tests/nifcheck.py's floors, which test_package applies
+LIBCS = {  # the names are also llama_cpp_recipe/nifcheck.py's floors, which test_package applies
     "glibc2.28": {"glibc": "2.28"},
     "musl": {"glibc": None},
 }

@@ -1,14 +1,14 @@
 import glob
+import json
 import os
+import shutil
+import subprocess
 import sys
 
 from conan import ConanFile
 from conan.errors import ConanException
 from conan.tools.build import can_run, cross_building
 from conan.tools.cmake import CMake, cmake_layout
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import nifcheck  # noqa: E402  (the self-containment checker, tests/nifcheck.py)
 
 
 class LlamaCppTestPackage(ConanFile):
@@ -44,6 +44,26 @@ class LlamaCppTestPackage(ConanFile):
             raise ConanException(f"test_package: {name} was not built in {self.build_folder}")
         return found[0]
 
+    def _nifcheck(self, *args):
+        """Runs the self-containment checker as the tool it is, from the tested recipe's export
+        folder (llama_cpp_recipe/nifcheck.py travels with the recipe and needs only the standard
+        library): `python -m llama_cpp_recipe.nifcheck ARGS --json`. Returns its JSON output."""
+        folder = self.dependencies[self.tested_reference_str].recipe_folder
+        # Conan's own Python; a frozen Conan executable cannot run -m, a python3 on PATH can
+        frozen = getattr(sys, "frozen", False)
+        python = (shutil.which("python3") or shutil.which("python")) if frozen else sys.executable
+        # -B: never write bytecode into the export folder in the Conan cache (Conan does not either)
+        command = [python or "python3", "-B", "-m", "llama_cpp_recipe.nifcheck", *args, "--json"]
+        proc = subprocess.run(command, cwd=folder, env={**os.environ, "PYTHONPATH": folder},
+                              capture_output=True, text=True)
+        try:
+            if proc.returncode not in (0, 1):  # 1: problems found; anything else: it did not run
+                raise ValueError
+            return json.loads(proc.stdout)
+        except ValueError:  # json.JSONDecodeError too: a traceback (CheckError) instead of a result
+            raise ConanException(f"test_package: {' '.join(command)} (in {folder}) failed with exit status "
+                                 f"{proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+
     def _floor(self):
         """The oldest system the NIF must load on (a nifcheck floor), for Linux: the one the profile
         promises (user.llama-cpp:libc, the Zig profiles), else for a native build this machine's
@@ -57,7 +77,7 @@ class LlamaCppTestPackage(ConanFile):
             floor = os.confstr("CS_GNU_LIBC_VERSION").replace(" ", "")  # "glibc 2.36" -> a FLOORS key
         except (AttributeError, ValueError, OSError):  # not glibc
             floor = None
-        return floor if floor in nifcheck.FLOORS and not cross_building(self) else None
+        return floor if floor in self._nifcheck("--floors") and not cross_building(self) else None
 
     def test(self):
         if self._sanitized:
@@ -70,8 +90,10 @@ class LlamaCppTestPackage(ConanFile):
                           .get(str(self.settings.os), "libllama_nif.so"))
         declared = self.dependencies["llama-cpp"].cpp_info.aggregated_components().system_libs
         floor = self._floor()
-        binary, problems = nifcheck.check(nif, exports=("lnif_",), libs=declared, floor=floor)
-        self.output.info(nifcheck.report(binary))
+        result = self._nifcheck(nif, "--export", "lnif_", *(f"--lib={lib}" for lib in declared),
+                                *([f"--floor={floor}"] if floor else []))
+        problems = result["problems"]
+        self.output.info(result["report"])
         if problems:
             raise ConanException(f"test_package: {os.path.basename(nif)} is not self-contained:\n  "
                                  + "\n  ".join(problems))

@@ -29,7 +29,6 @@ SHA256 = _conandata_sources()[VERSION]["sha256"]  # of the source archive
 REF = f"llama-cpp/{VERSION}"
 UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
 ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # nifcheck, for bench/
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # the recipe's package llama_cpp_recipe (its tables), for tests/ and bench/
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import REF, ROOT, erl_nif_include, load_call_unload, needs, profile
 
 SOURCE = os.path.join(ROOT, "tests", "programs", "c_consumer")

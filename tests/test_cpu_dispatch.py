@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
 from conftest import (BACKEND_OPS, cpu_info, declared_cpu_functions, instructions_by_variant,
                       matches_oracle, needs, plain_definitions, run_loader, runnable_variants, within_bounds)

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import ARCHIVE, REF, UPSTREAM, needs, profile, source_mirror
 
 ARCHIVES = {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a",

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
 from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, matches_oracle,
                       needs, plain_definitions, profile, run_loader, runnable_variants, variant_prefixes, within_bounds)

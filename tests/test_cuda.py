@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import build_programs, cuda_create_args, profile, run_loader
 
 # Reduced for CI time, none of which changes what runs here (no GPU: the NIF must load and fall

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import REF, ROOT, Conan, needs, package_node, profile
 
 EXAMPLES = os.path.join(ROOT, "examples")

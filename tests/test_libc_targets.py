@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import REF, ROOT, build_programs, debian11_root, erl_nif_include, needs, profile, run_loader
 
 ZIG_TARGETS = {

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import load_call_unload, needs
 
 GOOD = """

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import extract_upstream
 
 

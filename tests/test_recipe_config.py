@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ARCHIVE, ROOT, UPSTREAM, VERSION, needs, private_conan, profile, source_mirror
-from llama_cpp_recipe import link
+from llama_cpp_recipe import link, nifcheck
 from llama_cpp_recipe.config import cache_variables
 from llama_cpp_recipe.cpu import CPU_VARIANTS
 from llama_cpp_recipe.templates import cxx_runtime_module
@@ -499,6 +499,13 @@ def test_python_bytecode_does_not_change_the_recipe_revision(tmp_path):
     exported = conan("cache", "path", clean).stdout.strip()
     assert sorted(os.listdir(os.path.join(exported, "llama_cpp_recipe"))) == sorted(
         p.name for p in (recipe / "llama_cpp_recipe").glob("*.py"))
+    # the checker travels with the recipe as a tool (conanfile.py never imports it): test_package
+    # runs it from the export folder like this, and writes no bytecode into the cache
+    proc = subprocess.run([sys.executable, "-B", "-m", "llama_cpp_recipe.nifcheck", "--floors", "--json"],
+                          cwd=exported, env={**os.environ, "PYTHONPATH": exported}, capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == nifcheck.FLOORS, proc.stdout + proc.stderr
+    assert "nifcheck" not in (recipe / "conanfile.py").read_text()
+    assert not os.path.exists(os.path.join(exported, "llama_cpp_recipe", "__pycache__"))
     # what a consumer of a prebuilt binary has: the exported recipe (no sources) loads and resolves
     shutil.rmtree(recipe)
     graph = conan("graph", "info", "--requires", clean.split("#")[0], "-pr:a", profile("linux-x86_64"), cwd=tmp_path,

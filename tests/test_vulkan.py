@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-import nifcheck
+from llama_cpp_recipe import nifcheck
 from conftest import LAVAPIPE_OPS, needs, run_loader
 
 # ggml-vulkan skips CPU-type devices such as lavapipe unless they are listed explicitly (upstream's

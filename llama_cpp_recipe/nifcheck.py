@@ -8,9 +8,17 @@ mapped after dlclose, which blocks an Erlang NIF's purge and reload). `check()` 
 list of problems, each naming the offending entry. Nothing in it is specific to one project: the
 caller says what may be exported, which system libraries are declared, what the host provides.
 
-A NIF author runs it on their own library:
-    python3 nifcheck.py priv/my_nif.so --export nif_init --undefined enif_ [--lib gomp]...
-It is also test_package's checker (every build, cross builds included) and the tests' one.
+A NIF author runs it on their own library; it needs only the standard library, so any of:
+    python3 -m llama_cpp_recipe.nifcheck priv/my_nif.so --export nif_init --undefined enif_ [--lib gomp]...
+        from a checkout of the recipe (its root), or with the recipe's export folder in the Conan
+        cache on the path: PYTHONPATH="$(conan cache path llama-cpp/<version>)" python3 -m ...
+    python3 path/to/nifcheck.py priv/my_nif.so ...   (this file, anywhere: it imports nothing of the recipe)
+--floor glibc2.28 (--floors lists them) checks the oldest system it must load on; --json prints
+the result as one JSON object. Exit status 1 when there are problems.
+
+It is a tool shipped with the recipe (exported with llama_cpp_recipe/), not recipe logic:
+conanfile.py never imports it. test_package runs it this way (every build, cross builds included)
+from the tested recipe's export folder; the tests and bench/ import it.
 """
 import argparse
 import fnmatch
@@ -472,7 +480,8 @@ def main(argv=None):
     ap.add_argument("--no-hardening", action="store_true")
     ap.add_argument("--may-stay-loaded", action="store_true", help="skip the unload rule")
     ap.add_argument("--floor", choices=sorted(FLOORS), help="the oldest system it must load on (ELF)")
-    ap.add_argument("--floors", action="store_true", help="list the floors (with --json: their version limits) and exit")
+    ap.add_argument("--floors", action="store_true",
+                    help="list the floors (with --json: their version limits) and exit")
     ap.add_argument("--json", action="store_true",
                     help='print one JSON object instead of text: {"library", "format", "machine", "report" (the '
                          'text report), "problems" (a list)}; the exit status is the same')
