@@ -18,7 +18,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import (BACKEND_OPS, build_consumer, build_package, extract_upstream, private_conan,  # noqa: E402
                      profile)
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS  # noqa: E402  (harness puts the repository on sys.path)

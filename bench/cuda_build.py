@@ -16,12 +16,10 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import (REF, build_programs, cuda_create_args, make_cuda_toolkit, package_node,  # noqa: E402
                      private_conan, run_loader)
 from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)

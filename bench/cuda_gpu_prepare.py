@@ -30,13 +30,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
 from harness import (REF, UPSTREAM, build_consumer, build_programs, cuda_create_args, make_cuda_toolkit,  # noqa: E402
                      package_node, private_conan, profile, run_loader, source_mirror)
 from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)

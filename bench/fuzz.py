@@ -33,12 +33,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import UPSTREAM, cpu_info, extract_upstream, package_node, private_conan  # noqa: E402
 from llama_cpp_recipe.link import link_components  # noqa: E402  (harness puts the repository on sys.path)
 from harness import profile as harness_profile  # noqa: E402

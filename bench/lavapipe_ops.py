@@ -21,7 +21,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import (LAVAPIPE_MUL_MAT, LAVAPIPE_OPS, PARTS, build_consumer, build_package, extract_upstream,  # noqa: E402
                      private_conan)
 

@@ -35,7 +35,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import (build_programs, cpu_info, debian11_root, extract_upstream, private_conan,  # noqa: E402
                      profile, run_loader)
 from llama_cpp_recipe import nifcheck  # noqa: E402  (harness puts the repository on sys.path)

@@ -42,7 +42,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import (ARCHIVE, REF, UPSTREAM, build_programs, cpu_info, package_node, private_conan, source_mirror,  # noqa: E402
                      variant_prefixes)  # tests/harness.py: the same helpers as the tests
 

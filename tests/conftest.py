@@ -1,6 +1,7 @@
 """Shared fixtures: one temporary CONAN_HOME per test session (never ~/.conan2), no remotes,
 sources from the local mirror, and each package variant built once per session. The plain helpers
-live in harness.py (bench/ uses them too) and are re-exported here for the tests."""
+live in bench/harness.py (the bench scripts use them too; pytest.ini puts bench/ on sys.path) and
+are re-exported here for the tests."""
 import os
 import re
 import shutil

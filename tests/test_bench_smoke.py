@@ -1,5 +1,5 @@
-"""bench/ in CI, in seconds: every script starts (imports what it uses from tests/, parses its
-arguments) and stops before building anything, and the bench model writer (bench/make_model.py)
+"""bench/ in CI, in seconds: every script starts (imports bench/harness.py and the recipe's
+llama_cpp_recipe, parses its arguments) and stops before building anything, and the bench model writer (bench/make_model.py)
 makes files llama.cpp loads and decodes. What the scripts then build, run and report is not run
 here: they take from minutes to an hour each (figures in docs/). Their measuring and reporting
 halves (bench/run.py's runtime pairs, size and dispatch shares; bench/libc_targets.py's speed
@@ -33,7 +33,7 @@ STARTS = {
 
 
 def test_every_bench_script_is_listed():
-    scripts = {f for f in os.listdir(BENCH) if f.endswith(".py")}
+    scripts = {f for f in os.listdir(BENCH) if f.endswith(".py")} - {"harness.py"}  # the helpers, not a script
     assert scripts == set(STARTS), scripts ^ set(STARTS)
 
 
@@ -78,11 +78,11 @@ def test_bench_models_load_and_decode(cpu_nif, oracle, tmp_path):
         assert values.shape == (4, 259 + 32) and np.isfinite(values).all() and values.std() > 0, path
 
 
-def test_bench_measure_and_report(cpu_nif, oracle, tmp_path, monkeypatch):
+def test_bench_measure_and_report(cpu_nif, oracle, tmp_path):
     """The measuring and reporting code of bench/run.py and bench/libc_targets.py, on the tests' NIF
     standing in for every build (pp 8 and tg 4 tokens, 2 pairs): each row holds one positive rate
     per repetition and one ratio per pair, and the reports print those rows."""
-    monkeypatch.syspath_prepend(BENCH)
+    # bench/ is on sys.path (pytest.ini): the scripts import `harness`, the same module as the tests'
     run, libc = importlib.import_module("run"), importlib.import_module("libc_targets")
     nif, work = cpu_nif["path"], str(tmp_path / "libc")
     models = tiny_bench_models(oracle, work)  # where bench_speed() looks for its models first

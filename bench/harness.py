@@ -2,7 +2,10 @@
 archive name and sha256 from conandata.yml, the source-mirror lookup, a Conan runner on a private
 CONAN_HOME, variant builds, the test programs (tests/programs) built against a package and run,
 and the CUDA toolkit scaffolding. It never reads test_package's log or build folder, and does not
-import pytest, so bench/ scripts use it as plain Python."""
+import pytest, so bench/ scripts use it as plain Python.
+
+Both import it as `harness`: a bench script run as `python3 bench/X.py` has bench/ as sys.path[0];
+the tests get bench/ (and the repository root) from pytest.ini's `pythonpath`."""
 import glob
 import json
 import os
@@ -29,8 +32,11 @@ SHA256 = _conandata_sources()[VERSION]["sha256"]  # of the source archive
 REF = f"llama-cpp/{VERSION}"
 UPSTREAM = f"llama.cpp-{VERSION}"  # top folder of the source archive
 ARCHIVE = f"{UPSTREAM}.tar.gz"     # its name in the source mirror
+# The one place that puts the repository root on sys.path, for bench scripts (python3 bench/X.py
+# has only bench/ there) to import the recipe's package llama_cpp_recipe (its tables, nifcheck);
+# under pytest, pytest.ini's `pythonpath` has put it there already.
 if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)  # the recipe's package llama_cpp_recipe (its tables), for tests/ and bench/
+    sys.path.insert(0, ROOT)
 
 from llama_cpp_recipe.cpu import CPU_VARIANTS  # noqa: E402
 from llama_cpp_recipe.dispatch import variant_prefix  # noqa: E402
