@@ -7,7 +7,7 @@ emulation for CI: tests/test_cross.py checks the armv8 variants' choice and toke
   python bench/cross_backend_ops.py [--home DIR] [--cpu max] [--ops MUL_MAT,ROPE]
 
 The package is built (or taken from DIR's cache) with the options tests/test_cross.py uses
-(with_common=False); the op subset is tests/harness.py's BACKEND_OPS. Prints one line per variant
+(with_common=False); the op subset is bench/harness.py's BACKEND_OPS. Prints one line per variant
 and op: passed/total and seconds. Exit status 1 if any case failed.
 """
 import argparse

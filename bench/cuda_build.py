@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Build cost of backend=cuda: one cold `conan create` of the cuda package in a fresh CONAN_HOME
-(no test_package), then the tests' NIF and loader built against it and run (tests/harness.py
+(no test_package), then the tests' NIF and loader built against it and run (bench/harness.py
 build_programs/run_loader), against a toolkit root made by the tests' own scaffolding
-(tests/harness.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
+(bench/harness.py make_cuda_toolkit: nvcc + cudart from $CUDA_HOME, cuBLAS from nvidia-cublas).
 
   python bench/cuda_build.py [-o '*:cuda_architectures=90-real' ...] [--json FILE]
 

@@ -9,8 +9,8 @@ carries to the GPU machine, and packs it under .gpucheck/ in the repository (git
    flash-attention kernels (cuda_fa=True, the default) and without llama-common (not CUDA code),
    and the cpu package with the same options, in a private CONAN_HOME under --work (kept, so a
    second run reuses both packages); the CUDA toolkit root is the tests' own scaffolding
-   (tests/harness.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
-2. the tests' NIF and loader against each (tests/harness.py build_programs), and the loader's
+   (bench/harness.py make_cuda_toolkit: nvcc from $CUDA_HOME, cuBLAS from the nvidia-cublas wheel);
+2. the tests' NIF and loader against each (bench/harness.py build_programs), and the loader's
    report here (CPU only, no driver);
 3. bench/gpu_tool (upstream test-backend-ops.cpp + the logits probe) against the cuda package;
 4. two bundles, stripped and xz-compressed: .gpucheck/nif/nif.tar.xz (cuda NIF, cpu NIF, loader,
@@ -57,7 +57,7 @@ def create(conan, args, env):
 
 
 def programs(conan, work, name, args, env):
-    """The tests' NIF and loader (tests/harness.py build_programs) against one package, and the
+    """The tests' NIF and loader (bench/harness.py build_programs) against one package, and the
     loader run here (CPU only, no driver): (nif, loader, facts, seconds)."""
     started = time.time()
     built = build_programs(conan, os.path.join(work, f"programs_{name}"), args, profiles=[], env=env)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Upstream's test-backend-ops on mesa's lavapipe (mode `test -b Vulkan0`: each Vulkan kernel
-against the CPU backend) with every MUL_MAT case of tests/harness.py's LAVAPIPE_MUL_MAT (mat-vec
+against the CPU backend) with every MUL_MAT case of bench/harness.py's LAVAPIPE_MUL_MAT (mat-vec
 with n=1..8 columns, mat-mat with n=9 and 16) and the other LAVAPIPE_OPS, each op with a cold
 mesa shader cache. CI (tests/test_vulkan.py) runs MUL_MAT with n=1, 2, 3, 9 and 16 only: n=4..8
 run the same SPIR-V with a larger NUM_COLS specialization constant, and llvmpipe spends minutes

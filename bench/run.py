@@ -43,7 +43,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from harness import (ARCHIVE, REF, UPSTREAM, build_programs, cpu_info, package_node, private_conan, source_mirror,  # noqa: E402
-                     variant_prefixes)  # tests/harness.py: the same helpers as the tests
+                     variant_prefixes)  # bench/harness.py: the same helpers as the tests
 
 PROFILE = os.path.join(ROOT, "profiles", "linux-x86_64")
 # upstream's own answer to one portable binary: shared libraries, each CPU variant a module
@@ -138,7 +138,7 @@ def create(home, *options):
 
 def build_variant(home, work, name, options):
     """conan create of one variant in the bench home, then the tests' NIF against it
-    (tests/harness.py build_programs: conan install + CMake, the NIF link line)."""
+    (bench/harness.py build_programs: conan install + CMake, the NIF link line)."""
     start = time.perf_counter()
     folder = create(home, *options)
     seconds = time.perf_counter() - start
