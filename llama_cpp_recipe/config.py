@@ -5,9 +5,7 @@ import os
 import shutil
 
 from .cpu import CPU_BASELINES, CPU_VARIANTS, variant_cmake
-from .tables import BACKENDS, CUDA_CACHE, CUDA_PINNED, GLSLC_CONF, OPTIONAL_PARTS, PINNED
-
-APPLE_OSES = ["Macos", "iOS", "watchOS", "tvOS", "visionOS"]  # conan.tools.apple.is_apple_os()
+from .tables import APPLE_OS, BACKENDS, CUDA_CACHE, CUDA_PINNED, GLSLC_CONF, OPTIONAL_PARTS, PINNED
 
 
 def find_glslc(configured):
@@ -27,7 +25,7 @@ def cache_variables(os_, arch, backend, cpu_baseline, build_number, build_commit
     variables.update({
         "CMAKE_POSITION_INDEPENDENT_CODE": bool(fpic),
         "GGML_OPENMP": bool(openmp),
-        "GGML_ACCELERATE": os_ in APPLE_OSES,
+        "GGML_ACCELERATE": os_ in APPLE_OS,
         # the version reported by llama_print_system_info / build info
         "BUILD_NUMBER": str(build_number),
         "BUILD_COMMIT": build_commit[:8],
