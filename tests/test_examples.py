@@ -1,12 +1,10 @@
 """Downstream consumers: each example under examples/ is built against the cpu package and run,
 and the package travels through a real Conan remote (conan_server on 127.0.0.1)."""
 import ctypes
-import hashlib
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import time
 
 import pytest
@@ -70,22 +68,6 @@ def test_make_example_builds_a_self_contained_nif(make_nif):
     assert binary.exports == ["nif_init"]
 
 
-def test_elixir_mix_test(conan, cpu_nif, tmp_path):
-    """A mix project with no Hex dependencies whose compile step runs the Makefile above."""
-    needs(shutil.which("mix"), "Elixir (mix)")
-    deps = conan_deps(conan, tmp_path / "conan", "MakeDeps")
-    work = tmp_path / "examples"
-    for name in ("make", "elixir"):
-        shutil.copytree(os.path.join(EXAMPLES, name), work / name, ignore=shutil.ignore_patterns("_build", "priv", "build"))
-    model = cpu_nif["model"]
-    env = {**os.environ, "CONAN_DEPS_DIR": deps, "MIX_HOME": str(tmp_path / "mix"), "HEX_OFFLINE": "1",
-           "MIX_ENV": "test", "LLAMA_EX_MODEL": model}
-    proc = subprocess.run(["mix", "test"], cwd=work / "elixir", env=env, capture_output=True, text=True, timeout=900)
-    print(proc.stdout[-2000:])
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "4 tests, 0 failures" in proc.stdout
-
-
 # ------------------------------------------------------------------------------ a real remote
 
 def _free_port():
@@ -147,22 +129,3 @@ def test_upload_then_install_from_a_remote_without_building(conan, cpu_package, 
         ("Download", "local", cpu_package["pref"].split(":")[1]), node
     assert "Building" not in proc.stdout and "Calling build()" not in proc.stdout
     assert os.path.exists(tmp_path / "deps" / "llama.pc")
-
-
-def test_precompiled_artifacts_in_elixir_make_naming(make_nif, tmp_path):
-    nif = make_nif
-    nif_version = subprocess.run(["erl", "-noshell", "-eval", 'io:format("~s", [erlang:system_info(nif_version)]), halt().'],
-                                 capture_output=True, text=True, check=True).stdout
-    script = os.path.join(EXAMPLES, "make", "precompiled.py")
-    name = f"llama_ex-nif-{nif_version}-x86_64-linux-gnu-0.1.0.tar.gz"
-    runs = []
-    for attempt in ("a", "b"):  # twice: the artifact must be byte-identical (reproducible)
-        out = tmp_path / f"dist-{attempt}"
-        subprocess.run(["python3", script, "--app", "llama_ex", "--version", "0.1.0", "--nif-version", nif_version,
-                        "--out", str(out), f"linux-x86_64={nif}"], check=True, capture_output=True)
-        runs.append((out / name).read_bytes())
-    assert runs[0] == runs[1]
-    digest = hashlib.sha256(runs[0]).hexdigest()
-    assert f'"{name}" => "sha256:{digest}"' in (out / "checksum.exs").read_text()
-    with tarfile.open(out / name) as tar:
-        assert tar.getnames() == ["llama_ex_nif.so"]

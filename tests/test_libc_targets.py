@@ -20,12 +20,13 @@ from conftest import REF, ROOT, build_programs, debian11_root, erl_nif_include, 
 
 ZIG_TARGETS = {
     # profile: (nifcheck floor, Zig target, options in CI)
-    # llama + ggml only: what these profiles change is the C library under them, and llama-common
-    # adds about 2 minutes of CI time to each (built and run with it in development and by
-    # bench/libc_targets.py, which uses the default options). The musl one also has one CPU
-    # baseline instead of the dispatch (four sub-builds, about 2 minutes): the glibc-2.28 package
-    # proves the dispatch under Zig here, bench/libc_targets.py on every target.
-    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", ["-o", "*:with_common=False"]),
+    # The glibc-2.28 package has the default options: it is also the x86_64-linux-gnu package of
+    # the precompiled set (tests/test_release.py, same Conan home: built once). The musl one is
+    # llama + ggml only (what the profile changes is the C library under it; llama-common adds
+    # about 2 minutes of CI time) with one CPU baseline instead of the dispatch (four sub-builds,
+    # about 2 minutes): the glibc-2.28 package proves the dispatch under Zig here,
+    # bench/libc_targets.py and the release set on every target.
+    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", []),
     "linux-x86_64-musl": ("musl", "x86_64-linux-musl", ["-o", "*:with_common=False", "-o", "*:cpu_baseline=x86-64-v3"]),
 }
 DISPATCH_TARGETS = sorted(t for t, (_, _, options) in ZIG_TARGETS.items() if "*:cpu_baseline=x86-64-v3" not in options)
