@@ -29,6 +29,7 @@ STARTS = {
     "make_model.py": ([], 1, "usage"),
     "cuda_gpu_model.py": ([], 1, "usage"),
     "fuzz.py": (["--harnesses", "no-such-harness"], 1, "unknown no-such-harness"),
+    "release_set.py": (["--help"], 0, "--compare"),
 }
 
 
