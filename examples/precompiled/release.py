@@ -40,11 +40,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
-from harness import Conan, debian11_root, extract_upstream, profile, source_mirror  # noqa: E402
+from harness import REF, Conan, debian11_root, extract_upstream, package_node, profile, source_mirror  # noqa: E402
 from llama_cpp_recipe import nifcheck  # noqa: E402
 from make_model import write_random_llama  # noqa: E402
 
-REF = "llama-cpp/b11312"
 NATIVE = "native"  # the reference build: profiles/linux-x86_64 (gcc, this host's glibc), run in erl
 
 # target (cc_precompiler's name for the VM it loads into) -> how this host builds and runs it.
@@ -158,7 +157,7 @@ def install_package(conan, target, spec, work, mirror_conf):
                  graph=True, check=False, timeout=7200)
     if proc.returncode != 0:
         raise RuntimeError("conan install failed: " + last_error(proc.stdout))
-    node = next(n for n in proc.graph["graph"]["nodes"].values() if str(n.get("ref", "")).startswith(REF))
+    node = package_node(proc.graph)
     return deps, "built" if node["binary"] == "Build" else "cache", proc.seconds
 
 
