@@ -26,20 +26,18 @@ QEMU = {
 # precompiled set (tests/test_release.py, same Conan home: built once)
 LEAN = {target: ["-o", "*:with_common=False"] for target in ("linux-armv8", "linux-riscv64")}
 LEAN["windows-x86_64-mingw"] = []
-# test_package runs under an emulator for one target (PE under wine: the emulator conf path; ELF
-# test_package runs natively in the default package's create); for armv8 and riscv64 the tests' own
-# NIF and loader below prove the same (CI time)
-TEST_PACKAGE = {"windows-x86_64-mingw"}
+# test_package is not run for the cross targets (CI time): the tests' own NIF and loader below are
+# a superset, run under the emulator. test_package under an emulator (the conf
+# user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under
+# qemu; MinGW's ran under wine in CI until 2026-12-04, when the release test's and this module's
+# wine runs of the same package made it the cheapest check to drop
 
 
 def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
-    """The cross package (for TEST_PACKAGE targets its conan create runs test_package under the
-    emulator), then the tests' NIF and loader built for the target against it and the loader run
-    under the emulator."""
-    can_run = ["-c", "tools.build.cross_building:can_run=True", "-c", f"user.llama-cpp:emulator={' '.join(emulator)}"]
+    """The cross package (no test_package), then the tests' NIF and loader built for the target
+    against it and the loader run under the emulator."""
     cross = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target)]
-    skip = [] if target in TEST_PACKAGE else ["-tf", ""]
-    packages.get(target, cross[2], cross[3], *can_run, *LEAN[target], *extra, *skip, env=env)
+    packages.get(target, cross[2], cross[3], *LEAN[target], *extra, "-tf", "", env=env)
     programs = build_programs(conan, work, [*LEAN[target], *extra], profiles=cross, env=env)
     proc, report = run_loader(programs, os.path.join(str(work), "run"), emulator=emulator, env=env)
     return programs, report
@@ -142,9 +140,8 @@ MINGW = "x86_64-w64-mingw32-"
 
 @pytest.fixture(scope="module")
 def mingw_run(conan, packages, tmp_path_factory):
-    """The MinGW package (x86_64 runtime dispatch, the Windows default; its conan create runs
-    test_package under wine64, the emulator conf like qemu for Linux targets), the tests' DLL and
-    loader built against it and run under wine: (programs, report, wine environment)."""
+    """The MinGW package (x86_64 runtime dispatch, the Windows default), the tests' DLL and loader
+    built against it and run under wine: (programs, report, wine environment)."""
     needs(shutil.which(MINGW + "g++-posix"), "mingw-w64")
     needs(os.path.exists(WINE), f"wine64 ({WINE})")
     env = {"WINEPREFIX": str(tmp_path_factory.mktemp("wineprefix")), "WINEDEBUG": "-all"}  # never ~/.wine
