@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
@@ -110,6 +111,28 @@ def test_release_builds_runs_and_matches_on_two_targets(release_run):
     for row in rows.values():
         assert f'"{row["archive"]}" => "sha256:{release.sha256((dist / row["archive"]).read_bytes())}"' in sums
     assert "| x86_64-linux-gnu |" in proc.stdout and "| x86_64-windows-msvc |" in proc.stdout
+
+
+def build_paths_in(dist, paths):
+    """{archive: [each of `paths` whose bytes a file in it holds]} for the .tar.gz files of dist."""
+    found = {}
+    for name in sorted(os.listdir(dist)):
+        if name.endswith(".tar.gz"):
+            with tarfile.open(os.path.join(dist, name)) as tar:
+                data = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+            found[name] = [p for p in paths if p.encode() in data]
+    return found
+
+
+def test_released_nifs_name_no_folder_of_this_build(release_run, conan):
+    """Two Conan homes must give the same archives (docs/release.md "Reproducible"): no NIF may
+    hold the path of the Conan home, of this checkout or of the Zig cache it was built with (Zig's
+    runtime objects carried them in their DWARF until release.py's strip_debug took it out)."""
+    assert release_run["proc"].returncode == 0
+    paths = [conan.home, ROOT] + [os.environ[v] for v in ("XDG_CACHE_HOME", "ZIG_GLOBAL_CACHE_DIR") if os.environ.get(v)]
+    found = build_paths_in(release_run["dist"], paths)
+    assert sorted(found) == sorted(r["archive"] for r in release_run["facts"]["targets"])
+    assert all(not hits for hits in found.values()), found
 
 
 def test_elixir_mix_test_on_the_precompiled_artifact(release_run, cpu_nif, tmp_path):
