@@ -47,21 +47,16 @@ from make_model import write_random_llama  # noqa: E402
 NATIVE = "native"  # the reference build: profiles/linux-x86_64 (gcc, this host's glibc), run in erl
 
 # target (cc_precompiler's name for the VM it loads into) -> how this host builds and runs it.
-# runs: where nif_host runs it; "debian11" needs Debian 11's userland (glibc 2.31, musl for arm64).
-# objcopy: the target's binutils objcopy, which takes the debug sections out of the ELF NIF before
-# it is checked, run and packed (see strip_debug)
+# runs: where nif_host runs it; "debian11" needs Debian 11's userland (glibc 2.31, musl for arm64)
 TARGETS = {
     "x86_64-linux-gnu": {"profile": "linux-x86_64-glibc2.28", "floor": "glibc2.28",
-                         "runs": ["native", "debian11-x86_64"], "objcopy": "objcopy"},
-    "aarch64-linux-gnu": {"profile": "linux-armv8-glibc2.28", "floor": "glibc2.28", "runs": ["qemu-aarch64-debian11"],
-                          "objcopy": "aarch64-linux-gnu-objcopy"},
-    "x86_64-linux-musl": {"profile": "linux-x86_64-musl", "floor": "musl", "runs": ["musl-x86_64"], "objcopy": "objcopy"},
-    "aarch64-linux-musl": {"profile": "linux-armv8-musl", "floor": "musl", "runs": ["qemu-aarch64-debian11"],
-                           "objcopy": "aarch64-linux-gnu-objcopy"},
+                         "runs": ["native", "debian11-x86_64"]},
+    "aarch64-linux-gnu": {"profile": "linux-armv8-glibc2.28", "floor": "glibc2.28", "runs": ["qemu-aarch64-debian11"]},
+    "x86_64-linux-musl": {"profile": "linux-x86_64-musl", "floor": "musl", "runs": ["musl-x86_64"]},
+    "aarch64-linux-musl": {"profile": "linux-armv8-musl", "floor": "musl", "runs": ["qemu-aarch64-debian11"]},
     # Debian's riscv64 cross gcc: glibc 2.36 (no older riscv64 sysroot on this host; Zig's is the
     # next step); rv64gc baseline (gcc 12 has no RVV intrinsics)
-    "riscv64-linux-gnu": {"profile": "linux-riscv64", "floor": None, "runs": ["qemu-riscv64"],
-                          "objcopy": "riscv64-linux-gnu-objcopy"},
+    "riscv64-linux-gnu": {"profile": "linux-riscv64", "floor": None, "runs": ["qemu-riscv64"]},
     # the official Windows Erlang/OTP is built with MSVC, so cc_precompiler asks for
     # x86_64-windows-msvc there; the MinGW DLL has the C ABI a NIF needs and no MinGW DLL beside it
     "x86_64-windows-msvc": {"profile": "windows-x86_64-mingw", "floor": None, "ext": "dll", "runs": ["wine"]},
@@ -188,14 +183,16 @@ def build_nif(nif_dir, deps, priv, cc, cxx, env, ext, erts):
     return os.path.join(priv, libs[0])
 
 
-def strip_debug(objcopy, lib):
-    """Drops the NIF's debug sections, keeping its symbol table (nifcheck finds the stack protector
-    there). Zig's runtime objects (compiler-rt, libunwind, libc++abi) carry DWARF naming the folders
-    they were built in (the Conan build folder, the checkout, $ZIG_GLOBAL_CACHE_DIR): the same
-    release from two Conan homes differed only there. Zig's own -Wl,--strip-debug strips the symbol
+def strip_debug(target, lib):
+    """Drops an ELF NIF's debug sections with the target's binutils objcopy (Debian names it
+    <arch>-linux-gnu-objcopy, for musl targets too), keeping its symbol table (nifcheck finds the
+    stack protector there). Zig's runtime objects (compiler-rt, libunwind, libc++abi) carry DWARF
+    naming the folders they were built in (the Conan build folder, the checkout,
+    $ZIG_GLOBAL_CACHE_DIR): the same release from two Conan homes differed only there. Zig's own -Wl,--strip-debug strips the symbol
     table too, and `zig objcopy` cannot strip ELF, hence binutils."""
+    objcopy = target.split("-")[0] + "-linux-gnu-objcopy"
     if not shutil.which(objcopy):
-        raise RuntimeError(f"{objcopy} not found: install binutils for the target (Debian: binutils, "
+        raise RuntimeError(f"{objcopy} not found: install binutils for {target} (Debian: binutils, "
                            "binutils-aarch64-linux-gnu, binutils-riscv64-linux-gnu)")
     proc = subprocess.run([objcopy, "--strip-debug", lib], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -365,8 +362,8 @@ def main(argv=None):
             cc, cxx, env = compilers(conan, profile(spec["profile"]))
             erts = erts_include(work, windows)
             lib = build_nif(args.nif, deps, os.path.join(folder, "priv"), cc, cxx, env, ext, erts)
-            if spec.get("objcopy"):
-                strip_debug(spec["objcopy"], lib)
+            if not windows:
+                strip_debug(target, lib)
             host = build_host(folder, cc, env, erts, windows, spec["floor"] == "musl")
         except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             detail = getattr(error, "stderr", None) or str(error)
