@@ -7,11 +7,12 @@ import subprocess
 import pytest
 
 from llama_cpp_recipe import nifcheck
-from conftest import build_programs, cuda_create_args, profile, run_loader
+from conftest import ROOT, build_programs, cuda_create_args, profile, run_loader
 
 # Reduced for CI time, none of which changes what runs here (no GPU: the NIF must load and fall
 # back to the CPU): one architecture (Hopper) as PTX only (`90-virtual`: nvcc skips ptxas, which
-# measured 18% of a heavy mmq instance's compile time), no flash-attention kernel instances, and no
+# measured 18% of a heavy mmq instance's compile time), flash attention compiled out (cuda_fa=False: the
+# instance files remain, their kernels empty), no
 # llama-common (not CUDA code; the cpu package proves it), one CPU baseline instead of the
 # default runtime dispatch (four more ggml-cpu builds; the cpu package proves dispatch), and the
 # CUDA files compiled without optimization, host side (-O0) and device side (-Xcicc -O0): an mmq
@@ -19,11 +20,16 @@ from conftest import build_programs, cuda_create_args, profile, run_loader
 # device side stops after nvcc's front end (-fdevice-syntax-only: every kernel is still parsed,
 # instantiated and type-checked, no PTX is generated, which no GPU here would ever run; the host
 # object and its link are unchanged): mmq-instance-q4_0.cu 12.0 -> 8.5 s, mmvq.cu 15.5 -> 10.6 s
-# (2026-12-04, Zen 3). Device code generation is bench/cuda_build.py's and the GPU check's
-# (docs/cuda.md). The recipe's own flags and cache variables are the same.
+# (2026-12-04, Zen 3). And the .cu files are compiled in unity groups (tests/cmake/unity_ggml_cuda.cmake:
+# the headers every file includes are parsed once per group): ggml-cuda's 144 files as 25 compiler
+# runs, 345 instead of about 1,110 CPU-seconds, 175 s instead of about 560 s on 2 cores (2026-12-04,
+# Zen 3). Device code generation is bench/cuda_build.py's and the GPU check's (docs/cuda.md). The
+# recipe's own flags and cache variables are the same.
+UNITY = os.path.join(ROOT, "tests", "cmake", "unity_ggml_cuda.cmake")
+EXTRA_VARIABLES = {"CMAKE_CUDA_FLAGS_RELEASE": "-O0 -DNDEBUG -Xcicc -O0 -fdevice-syntax-only", "CMAKE_PROJECT_INCLUDE": UNITY}
 REDUCED = ["-o", "*:cuda_architectures=90-virtual", "-o", "*:cuda_fa=False", "-o", "*:with_common=False",
            "-o", "*:cpu_baseline=x86-64-v3",
-           "-c", "tools.cmake.cmaketoolchain:extra_variables={'CMAKE_CUDA_FLAGS_RELEASE': '-O0 -DNDEBUG -Xcicc -O0 -fdevice-syntax-only'}"]
+           "-c", f"tools.cmake.cmaketoolchain:extra_variables={EXTRA_VARIABLES!r}"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +44,11 @@ def cuda_package(packages, cuda_toolkit, ccache):
 def test_cuda_archive_is_packaged(cuda_package, ccache):
     libs = {f for f in os.listdir(os.path.join(cuda_package["folder"], "lib")) if f.endswith(".a")}
     assert libs == {"libllama.a", "libggml.a", "libggml-base.a", "libggml-cpu.a", "libggml-cuda.a"}
-    size = os.path.getsize(os.path.join(cuda_package["folder"], "lib", "libggml-cuda.a"))
+    archive = os.path.join(cuda_package["folder"], "lib", "libggml-cuda.a")
+    members = subprocess.run(["ar", "t", archive], capture_output=True, text=True, check=True).stdout.split()
+    # the reduction is in effect (CI time): ggml-cuda compiled in unity groups, not file by file
+    assert [m for m in members if m.startswith("unity_")], members
+    size = os.path.getsize(archive)
     print(f"libggml-cuda.a: {size} bytes; cold conan create (no test_package): {cuda_package['seconds']:.0f} s")
     if ccache:  # how much of the C/C++ part the parts build served (CI time)
         print(subprocess.run(["ccache", "-s"], capture_output=True, text=True, env={**os.environ, **ccache}).stdout)
