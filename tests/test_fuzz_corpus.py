@@ -4,6 +4,7 @@ tests/test_hostile_api.py, written in the harness's input format; `.gz` files ar
 compressed), replayed through the same harness code (tests/programs/fuzz, built into one
 `fuzz_replay` program) against the normal package, each input in its own process: it must exit
 normally within the time limit. The harnesses catch llama-common's exceptions, nothing else."""
+import glob
 import gzip
 import os
 import subprocess
@@ -46,7 +47,8 @@ def test_corpus_replays(cpu_nif, vocab, tmp_path, harness):
                 f.write(data)
         try:
             proc = subprocess.run([replay, harness, path], capture_output=True, text=True, errors="replace", timeout=60,
-                                  env={**os.environ, "LLAMA_FUZZ_VOCAB": vocab, "GGML_NO_BACKTRACE": "1"})
+                                  env={**os.environ, "LLAMA_FUZZ_VOCAB": vocab, "GGML_NO_BACKTRACE": "1",
+                                       "TMPDIR": str(tmp_path)})
         except subprocess.TimeoutExpired:
             failed[name] = "no exit within 60 s"
             continue
@@ -54,3 +56,5 @@ def test_corpus_replays(cpu_nif, vocab, tmp_path, harness):
             failed[name] = f"exit status {proc.returncode}: {proc.stderr.strip()[-500:]}"
     print(f"{harness}: {len(names) - len(failed)} of {len(names)} inputs replayed")
     assert not failed, failed
+    # a harness's scratch files (fuzz_gguf's model file) go to $TMPDIR and are removed after each input
+    assert not glob.glob(str(tmp_path / "llama-fuzz-*")), os.listdir(tmp_path)

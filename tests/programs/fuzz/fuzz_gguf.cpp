@@ -1,12 +1,16 @@
 // A model file from bytes: written to a file (llama.h loads from paths) and loaded with
 // llama_model_load_from_file, vocab only and in full; a loaded model is then tokenized with.
+// The file lives in $TMPDIR (else /tmp) and is removed after each input.
 #include "fuzz.h"
 
+#include <cstdlib>
 #include <string>
 #include <unistd.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
-    static const std::string path = "/tmp/llama-fuzz-gguf-" + std::to_string(getpid()) + ".gguf";
+    static const char * tmpdir = std::getenv("TMPDIR");
+    static const std::string path = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/llama-fuzz-gguf-" +
+                                    std::to_string(getpid()) + ".gguf";
     fuzz_vocab();  // the log callback is set once, before any load
     FILE * f = std::fopen(path.c_str(), "wb");
     if (!f) return 0;
@@ -21,5 +25,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         llama_tokenize(llama_model_get_vocab(model), "hello world", 11, toks, 64, true, false);
         llama_model_free(model);
     }
+    std::remove(path.c_str());
     return 0;
 }
