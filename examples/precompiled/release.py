@@ -188,8 +188,9 @@ def strip_debug(target, lib):
     <arch>-linux-gnu-objcopy, for musl targets too), keeping its symbol table (nifcheck finds the
     stack protector there). Zig's runtime objects (compiler-rt, libunwind, libc++abi) carry DWARF
     naming the folders they were built in (the Conan build folder, the checkout,
-    $ZIG_GLOBAL_CACHE_DIR): the same release from two Conan homes differed only there. Zig's own -Wl,--strip-debug strips the symbol
-    table too, and `zig objcopy` cannot strip ELF, hence binutils."""
+    $ZIG_GLOBAL_CACHE_DIR): the same release from two Conan homes differed only there. Zig's own
+    -Wl,--strip-debug strips the symbol table too, and `zig objcopy` cannot strip ELF, hence
+    binutils."""
     objcopy = target.split("-")[0] + "-linux-gnu-objcopy"
     if not shutil.which(objcopy):
         raise RuntimeError(f"{objcopy} not found: install binutils for {target} (Debian: binutils, "
