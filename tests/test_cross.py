@@ -13,32 +13,20 @@ import pytest
 
 from llama_cpp_recipe import nifcheck
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
-from conftest import (build_programs, declared_cpu_functions, instructions_by_variant, matches_oracle,
-                      needs, plain_definitions, profile, run_loader, runnable_variants, variant_prefixes, within_bounds)
+from conftest import (CROSS_OPTIONS, build_programs, cross_create_args, declared_cpu_functions, instructions_by_variant,
+                      matches_oracle, needs, plain_definitions, run_loader, runnable_variants, variant_prefixes,
+                      within_bounds)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
     "linux-riscv64": ("riscv", "qemu-riscv64 -L /usr/riscv64-linux-gnu", "riscv64-linux-gnu-g++"),
 }
-# The Linux cross targets leave llama-common out in CI: what they prove is the CPU code, the link and
-# the loader under emulation, and common would add about 3 minutes of CI time to each. The MinGW
-# package has the default options, common included: it is also the Windows package of the
-# precompiled set (tests/test_release.py, same Conan home: built once)
-LEAN = {target: ["-o", "*:with_common=False"] for target in ("linux-armv8", "linux-riscv64")}
-LEAN["windows-x86_64-mingw"] = []
-# test_package is not run for the cross targets (CI time): the tests' own NIF and loader below are
-# a superset, run under the emulator. test_package under an emulator (the conf
-# user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under
-# qemu; MinGW's ran under wine in CI until 2026-12-04, when the release test's and this module's
-# wine runs of the same package made it the cheapest check to drop
-
-
 def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
     """The cross package (no test_package), then the tests' NIF and loader built for the target
     against it and the loader run under the emulator."""
-    cross = ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target)]
-    packages.get(target, cross[2], cross[3], *LEAN[target], *extra, "-tf", "", env=env)
-    programs = build_programs(conan, work, [*LEAN[target], *extra], profiles=cross, env=env)
+    args = cross_create_args(target)
+    packages.get(target, *args, *extra, env=env)
+    programs = build_programs(conan, work, [*CROSS_OPTIONS[target], *extra], profiles=args[:4], env=env)
     proc, report = run_loader(programs, os.path.join(str(work), "run"), emulator=emulator, env=env)
     return programs, report
 

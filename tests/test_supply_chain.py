@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, build_package, needs,
-                      private_conan, profile, source_mirror)
+from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, build_package, cross_create_args, needs,
+                      private_conan, source_mirror)
 
 
 def fresh_conan(tmp_path_factory, name, mirror=None):
@@ -42,17 +42,23 @@ def _unshare_works():
     return shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0
 
 
+# the package the second build rebuilds: the lean armv8 cross package of tests/test_cross.py (runtime
+# CPU dispatch: four Arm variants in one renamed multi-variant libggml-cpu.a), the cheapest CI package
+# that covers dispatch: 500 seconds of compile steps against 814 for the default package, whose
+# rebuild took 12 % of CI's CPU time in the run of 04f20fb (docs/ci.md)
+REBUILT = "linux-armv8"
+
+
 def _second_build(tmp_path_factory):
-    """The default package built a second time, in another CONAN_HOME with a longer path, inside a
+    """The REBUILT package built a second time, in another CONAN_HOME with a longer path, inside a
     network namespace with no network at all, with SOURCE_DATE_EPOCH set. The first attempt is
     killed (SIGKILL) after 6 compile steps; the second completes. One build serves the interrupt
-    and the reproducibility tests (CI time), without test_package: the bytes it compares are those
-    the default package's create ran test_package on. Background work (conftest.BACKGROUND): it
-    starts with the session, at the lowest CPU priority, and shares nothing with the first build."""
+    and the reproducibility tests (CI time). Background work (conftest.BACKGROUND): it starts
+    with the session, at the lowest CPU priority, and shares nothing with the first build."""
     needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
+    needs(shutil.which("aarch64-linux-gnu-g++"), "aarch64-linux-gnu-g++")
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
-    args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", "-pr:a", profile("linux-x86_64"),
-            "-tf", ""]
+    args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", *cross_create_args(REBUILT)]
     env = {**other.env, "SOURCE_DATE_EPOCH": "1700000000"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     killed = background_popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -90,13 +96,14 @@ def test_interrupted_build_leaves_nothing_that_stops_the_next(second_build):
     assert second_build["returncode"] == 0, "the second run must build and package:\n" + second_build["output"][-4000:]
 
 
-def test_reproducible_offline_build(cpu_package, second_build):
+def test_reproducible_offline_build(packages, second_build):
     """The second build (another home and build path, no network, SOURCE_DATE_EPOCH set, and
     interrupted once) gives identical bytes for every package file."""
     assert second_build["returncode"] == 0, second_build["output"][-4000:]
+    first_package = packages.get(REBUILT, *cross_create_args(REBUILT))  # tests/test_cross.py's, built once
     # the same options and settings give the same package id: Conan says where it is in the second home
-    second_folder = second_build["conan"]("cache", "path", cpu_package["pref"]).stdout.strip()
-    first, second = package_files(cpu_package["folder"]), package_files(second_folder)
+    second_folder = second_build["conan"]("cache", "path", first_package["pref"]).stdout.strip()
+    first, second = package_files(first_package["folder"]), package_files(second_folder)
     assert sorted(first) == sorted(second)
     differ = [f for f in first if first[f] != second[f]]
     print(f"reproducible: {len(first)} files compared, {len(differ)} differ")
