@@ -107,11 +107,12 @@ def packages(conan):
 
 @pytest.fixture(scope="session")
 def ccache(conan, tmp_path_factory):
-    """Environment that puts ccache in front of the C/C++ compilers, for package builds whose bytes
-    no test compares (the parts and the reduced cuda variants compile most C/C++ files the same:
-    llama, ggml-base, the x86-64-v3 ggml-cpu; CI time). Never for the default package: the reproducibility test compares
-    its bytes, and ccache's relative paths (base_dir) change the __FILE__ strings. Empty where
-    ccache is not installed (it only saves time)."""
+    """Environment that puts ccache in front of the C/C++ compilers, for the native gcc package
+    builds, whose bytes no test compares (CI time): the default, the parts and the reduced cuda
+    variants compile llama and ggml-base the same, and the parts and cuda ones the x86-64-v3
+    ggml-cpu too. ccache's relative paths (base_dir) change the __FILE__ strings, so never for a
+    package whose bytes a test compares: the reproducibility test's (tests/test_supply_chain.py)
+    is built without it in both homes. Empty where ccache is not installed (it only saves time)."""
     if not shutil.which("ccache"):
         return {}
     return {"CMAKE_C_COMPILER_LAUNCHER": "ccache", "CMAKE_CXX_COMPILER_LAUNCHER": "ccache",
@@ -143,9 +144,10 @@ def cross_create_args(target):
 
 
 @pytest.fixture(scope="session")
-def cpu_package(packages):
-    """The default cpu package, built once per session through the README's build command shape."""
-    return packages.get("cpu")
+def cpu_package(packages, ccache):
+    """The default cpu package, built once per session through the README's build command shape
+    (test_package included; through ccache, which the parts and cuda builds then reuse)."""
+    return packages.get("cpu", env=ccache)
 
 
 def programs_run(conan, work, options):
