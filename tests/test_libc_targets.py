@@ -94,7 +94,8 @@ def test_zig_shared_objects_unload_without_a_crash(tmp_path):
     """The trap profiles/zig/dso_fini.c closes: a shared object zig 0.17 links (here: one static
     std::string) is dlopen()ed, dlclose()d, and the process exits. Linked by zig alone, the
     string's destructor stays registered and runs from unmapped memory at exit (SIGSEGV); through
-    the profiles' wrapper the process exits 0."""
+    the profiles' wrapper the process exits 0. Both links pass -g0 (the wrapper does), so both use
+    one build of Zig's runtime (compiler-rt, libunwind: built once per flag set; CI time)."""
     needs(importlib.util.find_spec("ziglang"), "Zig (the PyPI wheel ziglang, requirements.txt)")
     source = tmp_path / "lib.cpp"
     source.write_text('#include <string>\nstatic std::string s(100, \'x\');\nextern "C" int get() { return (int) s.size(); }\n')
@@ -106,7 +107,8 @@ def test_zig_shared_objects_unload_without_a_crash(tmp_path):
     subprocess.run(["gcc", str(main), "-o", str(tmp_path / "main"), "-ldl"], check=True)
     zig = os.path.join(os.path.dirname(importlib.util.find_spec("ziglang").origin), "zig")
     target = ZIG_TARGETS["linux-x86_64-glibc2.28"][1]
-    links = {"zig alone": [zig, "c++", "-target", target], "wrapper": [zig_tool("linux-x86_64-glibc2.28", "c++")]}
+    links = {"zig alone": [zig, "c++", "-target", target, "-g0"],
+             "wrapper": [zig_tool("linux-x86_64-glibc2.28", "c++")]}
     codes = {}
     for name, compiler in links.items():
         lib = str(tmp_path / f"{name.replace(' ', '-')}.so")
