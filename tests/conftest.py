@@ -138,9 +138,14 @@ CROSS_OPTIONS = {"linux-armv8": ["-o", "*:with_common=False"], "linux-riscv64": 
                  "windows-x86_64-mingw": []}
 
 
+def cross_profiles(target):
+    """The profile arguments of a cross target: built on linux-x86_64, for `target`."""
+    return ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target)]
+
+
 def cross_create_args(target):
-    """`conan create` arguments of the CI package for a cross target (build profile: linux-x86_64)."""
-    return ["-pr:b", profile("linux-x86_64"), "-pr:h", profile(target), *CROSS_OPTIONS[target], "-tf", ""]
+    """`conan create` arguments of the CI package for a cross target."""
+    return [*cross_profiles(target), *CROSS_OPTIONS[target], "-tf", ""]
 
 
 @pytest.fixture(scope="session")

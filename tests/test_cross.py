@@ -13,9 +13,9 @@ import pytest
 
 from llama_cpp_recipe import nifcheck
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
-from conftest import (CROSS_OPTIONS, build_programs, cross_create_args, declared_cpu_functions, instructions_by_variant,
-                      matches_oracle, needs, plain_definitions, run_loader, runnable_variants, variant_prefixes,
-                      within_bounds)
+from conftest import (CROSS_OPTIONS, build_programs, cross_create_args, cross_profiles, declared_cpu_functions,
+                      instructions_by_variant, matches_oracle, needs, plain_definitions, run_loader, runnable_variants,
+                      variant_prefixes, within_bounds)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu", "aarch64-linux-gnu-g++"),
@@ -24,9 +24,9 @@ QEMU = {
 def cross_nif(conan, packages, work, target, emulator, extra=(), env=None):
     """The cross package (no test_package), then the tests' NIF and loader built for the target
     against it and the loader run under the emulator."""
-    args = cross_create_args(target)
-    packages.get(target, *args, *extra, env=env)
-    programs = build_programs(conan, work, [*CROSS_OPTIONS[target], *extra], profiles=args[:4], env=env)
+    packages.get(target, *cross_create_args(target), *extra, env=env)
+    programs = build_programs(conan, work, [*CROSS_OPTIONS[target], *extra], profiles=cross_profiles(target),
+                              env=env)
     proc, report = run_loader(programs, os.path.join(str(work), "run"), emulator=emulator, env=env)
     return programs, report
 
