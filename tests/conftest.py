@@ -126,16 +126,16 @@ def parts_package(packages, ccache):
     return packages.get("parts", *PARTS, "-tf", "", env=ccache)
 
 
-# The cross packages CI builds (tests/test_cross.py; tests/test_supply_chain.py builds the armv8 one
-# a second time for the reproducibility proof). The Linux ones leave llama-common out: what they
-# prove is the CPU code, the link and the loader under emulation, and common would add about 3
-# minutes of CI time to each. The MinGW package has the default options, common included: it is
-# also the Windows package of the precompiled set (tests/test_release.py, same Conan home: built
-# once). No test_package (CI time): the tests' own NIF and loader, a superset, run under the
-# emulator; test_package under an emulator (the conf user.llama-cpp:emulator, README "Cross
-# builds") is bench/libc_targets.py's, for aarch64 under qemu.
-CROSS_OPTIONS = {"linux-armv8": ["-o", "*:with_common=False"], "linux-riscv64": ["-o", "*:with_common=False"],
-                 "windows-x86_64-mingw": []}
+# The cross packages CI builds (tests/test_cross.py; tests/test_supply_chain.py builds the riscv64
+# one a second time for the reproducibility proof). All three leave llama-common out: what they
+# prove is the CPU code, the link and the loader under emulation, and common costs 260-360
+# CPU-seconds of compiling per package (ninja logs, docs/ci.md). The MinGW package with common, the
+# Windows package of the precompiled set, is bench/release_set.py's (CI's release test builds the
+# x86_64-linux-gnu target only). No test_package (CI time): the tests' own NIF and loader, a
+# superset, run under the emulator; test_package under an emulator (the conf
+# user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under qemu.
+LEAN = ["-o", "*:with_common=False"]
+CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-mingw": LEAN}
 
 
 def cross_profiles(target):
