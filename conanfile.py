@@ -53,6 +53,8 @@ class LlamaCppConan(ConanFile):
         "with_mtmd": [True, False],
         "with_rpc": [True, False],
         "sanitize": [None, "ANY"],
+        # Apple OSes only (removed elsewhere)
+        "accelerate": [True, False],
         # CUDA only (removed for other backends)
         "cuda_architectures": ["ANY"],
         "cuda_vmm": [True, False],
@@ -69,6 +71,7 @@ class LlamaCppConan(ConanFile):
         "with_mtmd": False,
         "with_rpc": False,
         "sanitize": None,
+        "accelerate": True,
         # SASS for every family CUDA 13 supports from Turing (sm_75, its oldest) to Hopper, so no
         # common GPU JIT-compiles ggml on first load; Blackwell consumer/workstation (120) and DGX
         # Spark (121) as the arch-specific 120a/121a that ggml's FP4 tensor-core paths need (upstream
@@ -90,6 +93,8 @@ class LlamaCppConan(ConanFile):
         "with_rpc": "ggml-rpc backend: offload to upstream rpc-servers over TCP",
         "sanitize": "instrument the archives: comma-separated address, undefined, fuzzer-no-link (clang); "
                     "consumers link the runtime; one CPU variant (no dispatch)",
+        "accelerate": "Apple OSes: ggml-cpu uses Apple's Accelerate framework (vDSP); off for SDK-less "
+                      "builds (Zig ships no framework headers); backend=metal needs it on",
         "cuda_architectures": "CMAKE_CUDA_ARCHITECTURES for ggml-cuda (';'-separated)",
         "cuda_vmm": "use CUDA virtual memory management: links the driver (libcuda.so.1)",
         "cuda_fa": "compile the flash-attention kernels (most of the build time; off = slower long contexts)",
@@ -115,6 +120,8 @@ class LlamaCppConan(ConanFile):
             del self.options.fPIC
         if is_apple_os(self):
             self.options.backend = "metal"
+        else:
+            del self.options.accelerate
         self.options.cpu_baseline = default_baseline(str(self.settings.os), str(self.settings.arch),
                                                      str(self.settings.compiler))
 
@@ -186,6 +193,11 @@ class LlamaCppConan(ConanFile):
             raise ConanInvalidConfiguration(
                 f"sanitize={self.options.sanitize} builds one CPU variant, not cpu_baseline=dispatch (the "
                 f"default here): add -o cpu_baseline={DEFAULT_BASELINE.get(arch, 'generic')} or another level")
+
+        if backend == "metal" and not self.options.accelerate:
+            raise ConanInvalidConfiguration(
+                "accelerate=False cannot be used with backend=metal (its BLAS backend is Accelerate): "
+                "use backend=cpu for an SDK-less build, or accelerate=True")
 
         if self.options.openmp and self.settings.compiler in ("apple-clang", "msvc"):
             raise ConanInvalidConfiguration(
@@ -435,6 +447,7 @@ class LlamaCppConan(ConanFile):
                                      bool(self.options.openmp), str(self.settings.compiler),
                                      bool(self.options.get_safe("cuda_vmm", False)), parts=self._parts,
                                      cxx_runtime=stdcpp_library(self),
+                                     accelerate=bool(self.options.get_safe("accelerate", True)),
                                      exclude_libs=self.conf.get(LIBC_CONF) is None)
         for name, spec in components.items():
             comp = self.cpp_info.components[name]

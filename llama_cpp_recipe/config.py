@@ -17,15 +17,16 @@ def find_glslc(configured):
 
 
 def cache_variables(os_, arch, backend, cpu_baseline, build_number, build_commit, fpic=True, openmp=False,
-                    parts=(), glslc=None, cuda=None):
+                    parts=(), glslc=None, cuda=None, accelerate=True):
     """Every cache variable of the main build (the CPU variant sub-builds reuse them).
     `parts`: the OPTIONAL_PARTS options that are on; `glslc`: the shader compiler's path (vulkan);
-    `cuda`: {CUDA_CACHE option: value} (cuda). build_commit is the full commit hash."""
+    `cuda`: {CUDA_CACHE option: value} (cuda); `accelerate`: the option of Apple OSes (elsewhere
+    Accelerate is off whatever it says). build_commit is the full commit hash."""
     variables = dict(PINNED)
     variables.update({
         "CMAKE_POSITION_INDEPENDENT_CODE": bool(fpic),
         "GGML_OPENMP": bool(openmp),
-        "GGML_ACCELERATE": os_ in APPLE_OS,
+        "GGML_ACCELERATE": os_ in APPLE_OS and bool(accelerate),
         # the version reported by llama_print_system_info / build info
         "BUILD_NUMBER": str(build_number),
         "BUILD_COMMIT": build_commit[:8],
@@ -64,4 +65,5 @@ def recipe_inputs(conanfile):
         "parts": [part for part in OPTIONAL_PARTS if options.get_safe(part)],
         "glslc": find_glslc(conanfile.conf.get(GLSLC_CONF)) if backend == "vulkan" else None,
         "cuda": {option: options.get_safe(option) for option in CUDA_CACHE} if backend == "cuda" else None,
+        "accelerate": bool(options.get_safe("accelerate", True)),
     }

@@ -5,12 +5,13 @@ from .tables import (APPLE_OS, BACKENDS, COMPONENTS, CUDA_DRIVER_LIB, CXX_RUNTIM
 
 
 def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, parts=(), cxx_runtime=None,
-                    exclude_libs=True):
+                    exclude_libs=True, accelerate=True):
     """What package_info() declares, as data: components in static link order, each with its
     archives, requires, system libs, frameworks, include folders and CMake/pkg-config names.
     `parts` names the OPTIONAL_PARTS options that are on; `cxx_runtime` is the C++ standard
     library (stdcpp_library()), declared by the CXX_RUNTIME component below ggml-base.
     `exclude_libs` False leaves out --exclude-libs (the Zig profiles' linker refuses it: LIBCS).
+    `accelerate` False (the option of Apple OSes) leaves FRAMEWORKS out.
     A plain function of the settings, so
     tests can check targets that cannot be built here (macOS) through the very code
     package_info() runs.
@@ -34,7 +35,7 @@ def link_components(os_, backend, openmp=False, compiler=None, cuda_vmm=False, p
     order = [c for c in ("mtmd", "llama-common", "llama-common-base", "cpp-httplib", "vendor-hash")
              if c in present]
     order += ["llama", "ggml"] + gpu + [c for c in ("ggml-rpc",) if c in present] + ["ggml-cpu", "ggml-base"]
-    frameworks = dict(FRAMEWORKS) if os_ in APPLE_OS else {}
+    frameworks = dict(FRAMEWORKS) if os_ in APPLE_OS and accelerate else {}
     frameworks.update(spec.get("frameworks", {}))
     extra_libs = {}
     if openmp and compiler in OPENMP_RUNTIME:

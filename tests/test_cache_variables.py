@@ -87,6 +87,9 @@ def test_apple_targets():
     intel = variables("Macos", "x86_64", "cpu", "x86-64-v3")
     assert intel["GGML_METAL"] is False and intel["GGML_ACCELERATE"] is True
     assert isa_on(intel) == V3
+    # accelerate=False (an SDK-less Zig build: no framework headers); elsewhere Accelerate is off
+    assert variables("Macos", "armv8", "cpu", "armv8-a", accelerate=False)["GGML_ACCELERATE"] is False
+    assert variables(accelerate=True)["GGML_ACCELERATE"] is False
 
 
 def test_cuda_options():

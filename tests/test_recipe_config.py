@@ -168,6 +168,17 @@ def test_default_cpu_baseline_per_target(conan, prof, expected):
     assert options["cpu_baseline"] == expected
 
 
+def test_accelerate_is_an_apple_option(conan, tmp_path):
+    """accelerate exists on Apple OSes only (default on); off, GGML_ACCELERATE is OFF, which an
+    SDK-less macOS build needs (Zig ships no framework headers: docs/release.md "macOS")."""
+    def options(prof):
+        return conan("graph", "info", ".", "-pr:h", profile(prof), *HOST, graph=True).graph["graph"]["nodes"]["0"]["options"]
+    assert "accelerate" not in options("linux-x86_64") and options("macos-x86_64")["accelerate"] == "True"
+    _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:backend=cpu",
+                                    "-o", "*:accelerate=False")
+    assert cache["GGML_ACCELERATE"] == "OFF" and cache["GGML_METAL"] == "OFF"
+
+
 def test_armv8_dispatch_builds_the_floor_variant_first(conan, tmp_path):
     _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch")
     assert cache["GGML_CPU_ARM_ARCH"] == CPU_VARIANTS["armv8"][0]["march"] == "armv8-a"
@@ -242,6 +253,8 @@ INVALID = [
     ("malformed-cuda-architectures", ["-pr:h", profile("linux-x86_64-cuda"), *HOST,
                                       "-o", "*:cuda_architectures=sm_90,compute_90"],
      "cuda_architectures='sm_90,compute_90' is malformed"),
+    ("metal-without-accelerate", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:accelerate=False"],
+     "accelerate=False cannot be used with backend=metal"),
     ("openmp-without-runtime", ["-pr:h", profile("macos-armv8-metal"), *HOST, "-o", "*:openmp=True"],
      "openmp=True is not supported with compiler=apple-clang"),
     ("unknown-version", ["-pr:a", profile("linux-x86_64"), "--version", "b1"],
@@ -387,6 +400,8 @@ def test_macos_metal_link_components():
     cpu = recipe.link_components("Macos", "cpu")
     assert list(cpu) == ["llama", "ggml", "ggml-cpu", "ggml-base", "ggml-all"]
     assert not any(spec["frameworks"] for name, spec in cpu.items() if name != "ggml-cpu")
+    # accelerate=False: no framework at all (libSystem and libc++ only)
+    assert not any(spec["frameworks"] for spec in recipe.link_components("Macos", "cpu", accelerate=False).values())
 
 
 def test_optional_parts_link_components():
