@@ -85,7 +85,8 @@ LIBCS = {  # the names are also llama_cpp_recipe/nifcheck.py's floors, which tes
 }
 LIBC_BACKENDS = ["cpu"]  # what the Zig profiles can build: no CUDA toolkit or Vulkan SDK for them
 
-# ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default)
+# ggml-cpu uses vDSP/vForce from Accelerate on every Apple OS (GGML_ACCELERATE, upstream default),
+# unless the option accelerate is off (an SDK-less build)
 FRAMEWORKS = {"ggml-cpu": ["Accelerate"]}
 OPENMP_RUNTIME = {"gcc": "gomp", "clang": "omp"}
 CUDA_DRIVER_LIB = "cuda"  # libcuda.so.1, only linked with cuda_vmm=True
