@@ -117,6 +117,25 @@ DISPATCH_TARGETS = {
 }
 
 
+def chosen_variants(arch, value):
+    """The CPU_VARIANTS rows of `arch` that the cpu_variants option `value` selects, in table order
+    (None: every row). The first row, the floor, must be among them: the main build compiles it
+    and it is what runs where no other row can. Raises ValueError with the line for the user."""
+    rows = CPU_VARIANTS[arch]
+    if value is None:
+        return list(rows)
+    names = [n.strip() for n in str(value).split(",")]
+    known = [v["name"] for v in rows]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"cpu_variants={value}: {', '.join(repr(n) for n in unknown)} is not a dispatch "
+                         f"variant of arch={arch}; choose a comma-separated subset of {','.join(known)}")
+    if known[0] not in names:
+        raise ValueError(f"cpu_variants={value} leaves out {known[0]}, the floor of arch={arch} (the main "
+                         f"build compiles it; it runs where no other variant can): add it")
+    return [v for v in rows if v["name"] in names]
+
+
 def dispatch_supported(os_, arch, compiler):
     row = DISPATCH_TARGETS.get(os_)
     return bool(row) and arch in row["arch"] and compiler in row["compiler"]

@@ -10,7 +10,7 @@ from conan.tools.build import build_jobs
 from conan.tools.files import copy, load, save
 
 from .config import cache_variables, recipe_inputs
-from .cpu import CPU_VARIANT_ENV, CPU_VARIANTS, DISPATCH_FEATURES, variant_cmake
+from .cpu import CPU_VARIANT_ENV, CPU_VARIANTS, DISPATCH_FEATURES, chosen_variants, variant_cmake
 from .tables import BACKENDS, OPTIONAL_PARTS, PINNED
 
 TABLE_HEADER = "cpu-dispatch-table.h"  # what dispatch_table() writes next to dispatch.c
@@ -53,14 +53,14 @@ def variant_prefix(variant):
     return "cpuvar_" + re.sub(r"\W", "_", variant["name"]) + "__"
 
 
-def dispatch_table(arch, functions):
+def dispatch_table(arch, functions, variants=None):
     """cpu-dispatch-table.h, which recipe_src/dispatch/dispatch.c includes: the arch's CPU features
-    (DISPATCH_FEATURES) and probe, its CPU_VARIANTS rows, and `functions` (header_functions() rows)
-    as X-macro lists."""
+    (DISPATCH_FEATURES) and probe, the CPU_VARIANTS rows built (`variants`; default all), and
+    `functions` (header_functions() rows) as X-macro lists."""
     def macro(head, rows):
         return f"#define {head} \\\n" + " \\\n".join(f"    {row}" for row in rows) + "\n"
     variants = [f'X("{v["name"]}", {variant_prefix(v)}, {" | ".join(f"F_{f}" for f in v["isa"]) or "0"})'
-                for v in CPU_VARIANTS[arch]]
+                for v in (variants or CPU_VARIANTS[arch])]
     rows = []
     for ret, name, args in functions:
         kind = "REFUSABLE" if name in DISPATCH_REFUSABLE else "VOID" if ret == "void" else "VALUE"
@@ -95,7 +95,9 @@ class CpuDispatch:
         self.cf = conanfile
         self.sources = sources
         self.arch = str(conanfile.settings.arch)
-        self.variants = CPU_VARIANTS[self.arch]
+        # the rows of the cpu_variants option (default: every CPU_VARIANTS row); validate() has
+        # refused names it does not know
+        self.variants = chosen_variants(self.arch, conanfile.options.get_safe("cpu_variants") or None)
         self.folder = os.path.join(conanfile.build_folder, "cpu-dispatch")
         # PE/COFF (MinGW-w64) or ELF objects: what marks a COMDAT group differs (see _comdat)
         self.coff = conanfile.settings.os == "Windows"
@@ -216,7 +218,7 @@ class CpuDispatch:
                             f"but defined by no variant (not forwarded): {', '.join(undefined) or 'none'}")
         project = os.path.join(self.folder, "dispatcher")
         copy(self.cf, "*", self.sources, project)
-        save(self.cf, os.path.join(project, TABLE_HEADER), dispatch_table(self.arch, functions))
+        save(self.cf, os.path.join(project, TABLE_HEADER), dispatch_table(self.arch, functions, self.variants))
         build = os.path.join(project, "build")
         variables = {k: v for k, v in cache_variables(**recipe_inputs(self.cf)).items() if k.startswith("CMAKE_")}
         variables["LLAMA_CPP_GGML_INCLUDE"] = os.path.dirname(header).replace("\\", "/")

@@ -24,7 +24,8 @@ def cxx_runtime_module(sources, lib):
     return render(os.path.join(sources, "llama-cpp-cxx-runtime.cmake.in"), target=CXX_RUNTIME["cmake_target"], lib=lib)
 
 
-def cpu_variant_header(sources, arch):
-    """CPU_VARIANT_HEADER of a cpu_baseline=dispatch package for `arch`."""
+def cpu_variant_header(sources, arch, variants=None):
+    """CPU_VARIANT_HEADER of a cpu_baseline=dispatch package for `arch` with the CPU_VARIANTS rows
+    `variants` (default all)."""
     return render(os.path.join(sources, "llama-cpp-cpu-variant.h.in"),
-                  names=", ".join(v["name"] for v in CPU_VARIANTS[arch]), env=CPU_VARIANT_ENV)
+                  names=", ".join(v["name"] for v in (variants or CPU_VARIANTS[arch])), env=CPU_VARIANT_ENV)

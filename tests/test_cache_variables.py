@@ -5,8 +5,8 @@ passes exactly these."""
 import pytest
 
 from llama_cpp_recipe.config import cache_variables
-from llama_cpp_recipe.cpu import CPU_VARIANTS
-from llama_cpp_recipe.dispatch import SUB_BUILD_OFF
+from llama_cpp_recipe.cpu import CPU_VARIANTS, chosen_variants
+from llama_cpp_recipe.dispatch import SUB_BUILD_OFF, dispatch_table
 from llama_cpp_recipe.tables import BACKENDS, OPTIONAL_PARTS, PINNED
 
 ISA = ["GGML_SSE42", "GGML_AVX", "GGML_F16C", "GGML_FMA", "GGML_BMI2", "GGML_AVX2", "GGML_AVX_VNNI",
@@ -65,6 +65,31 @@ def test_dispatch_builds_the_floor_variant_first(arch):
     else:
         assert c["GGML_CPU_ARM_ARCH"] == floor["march"] == "armv8-a"
     assert c["GGML_BACKEND_DL"] is False and c["GGML_CPU_ALL_VARIANTS"] is False
+
+
+def test_cpu_variants_choose_rows_in_table_order():
+    """The cpu_variants option: None is every row; a subset comes back in CPU_VARIANTS order (the
+    dispatcher picks the last row the CPU runs, so the order is the table's, not the user's), and
+    the generated dispatcher table lists exactly those rows."""
+    assert chosen_variants("x86_64", None) == CPU_VARIANTS["x86_64"]
+    rows = chosen_variants("x86_64", "skylakex, x86-64,haswell")
+    assert [v["name"] for v in rows] == ["x86-64", "haswell", "skylakex"]
+    assert [v["name"] for v in chosen_variants("armv8", "armv8.0,armv8.2")] == ["armv8.0", "armv8.2"]
+    table = dispatch_table("x86_64", [("void", "ggml_cpu_init", [])], rows)
+    listed = table.split("#define CPU_VARIANTS(X)")[1].split("/*")[0]
+    assert '"haswell"' in listed and '"skylakex"' in listed and '"alderlake"' not in listed and '"icelake"' not in listed
+
+
+@pytest.mark.parametrize("arch, value, words", [
+    ("x86_64", "x86-64,zen4", ["'zen4' is not a dispatch variant of arch=x86_64", "x86-64,haswell,alderlake"]),
+    ("x86_64", "haswell", ["leaves out x86-64, the floor of arch=x86_64"]),
+    ("armv8", "armv8.0,haswell", ["'haswell' is not a dispatch variant of arch=armv8"]),
+    ("x86_64", "", ["'' is not a dispatch variant"]),
+])
+def test_cpu_variants_refuse_unknown_rows_and_a_missing_floor(arch, value, words):
+    with pytest.raises(ValueError) as error:
+        chosen_variants(arch, value)
+    assert all(w in str(error.value) for w in words), str(error.value)
 
 
 @pytest.mark.parametrize("baseline", ["armv8-a", "armv8.2-a+dotprod+fp16", "armv8.6-a+dotprod+fp16+i8mm"])

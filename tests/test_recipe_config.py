@@ -179,6 +179,21 @@ def test_accelerate_is_an_apple_option(conan, tmp_path):
     assert cache["GGML_ACCELERATE"] == "OFF" and cache["GGML_METAL"] == "OFF"
 
 
+def test_cpu_variants_is_a_dispatch_arch_option_and_one_package_per_row_set(conan):
+    """cpu_variants exists where CPU_VARIANTS has rows (x86_64, armv8), not on riscv64; the
+    package id depends on the set of rows, not on how it is written, and naming every row is the
+    default package."""
+    def node(prof, *options):
+        args = [a for o in options for a in ("-o", f"*:cpu_variants={o}")]
+        return conan("graph", "info", ".", "-pr:h", profile(prof), *HOST, *args, graph=True).graph["graph"]["nodes"]["0"]
+    arm = node("linux-armv8")["options"]
+    assert "cpu_variants" not in node("linux-riscv64")["options"] and "cpu_variants" in arm and arm["cpu_variants"] is None
+    default, every = node("linux-x86_64")["package_id"], node("linux-x86_64", "icelake,skylakex,alderlake,haswell,x86-64")
+    two, reordered = node("linux-x86_64", "x86-64,haswell"), node("linux-x86_64", "haswell, x86-64")
+    assert every["package_id"] == default and two["package_id"] == reordered["package_id"] != default
+    assert two["info"]["options"]["cpu_variants"] == "x86-64,haswell"
+
+
 def test_armv8_dispatch_builds_the_floor_variant_first(conan, tmp_path):
     _, cache = conan.install_recipe(tmp_path, "-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=dispatch")
     assert cache["GGML_CPU_ARM_ARCH"] == CPU_VARIANTS["armv8"][0]["march"] == "armv8-a"
@@ -250,6 +265,13 @@ INVALID = [
      "cpu_baseline=dispatch is not supported for os=Macos arch=x86_64 compiler=apple-clang yet"),
     ("native-when-cross-building", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_baseline=native"],
      "cpu_baseline=native cannot be used when cross building for arch=armv8"),
+    ("unknown-cpu-variant", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_variants=x86-64,zen4"],
+     "cpu_variants=x86-64,zen4: 'zen4' is not a dispatch variant of arch=x86_64"),
+    ("cpu-variants-without-the-floor", ["-pr:h", profile("linux-armv8"), *HOST, "-o", "*:cpu_variants=armv8.2"],
+     "cpu_variants=armv8.2 leaves out armv8.0, the floor of arch=armv8"),
+    ("cpu-variants-with-one-baseline", ["-pr:a", profile("linux-x86_64"), "-o", "*:cpu_baseline=x86-64-v3",
+                                        "-o", "*:cpu_variants=x86-64"],
+     "cpu_variants=x86-64 applies to cpu_baseline=dispatch only, not cpu_baseline=x86-64-v3"),
     ("malformed-cuda-architectures", ["-pr:h", profile("linux-x86_64-cuda"), *HOST,
                                       "-o", "*:cuda_architectures=sm_90,compute_90"],
      "cuda_architectures='sm_90,compute_90' is malformed"),

@@ -307,12 +307,16 @@ def main(argv=None):
                     help="a NIF call every target must answer like the native build (repeatable; {model} is the "
                          "test model's path); default: " + " | ".join(DEFAULT_CALLS))
     ap.add_argument("--model", default=None, help="the model {model} names (default: a tiny seeded one)")
+    ap.add_argument("-o", "--package-option", action="append", default=[], metavar="PATTERN:OPTION=VALUE",
+                    help="an option of every target's package, as conan's -o (repeatable), e.g. "
+                         "'llama-cpp/*:cpu_variants=x86-64,haswell' for x86_64 targets without the AVX-512 rows")
     args = ap.parse_args(argv)
     started = time.time()
     unknown = [t for t in args.targets.split(",") if t and t not in TARGETS]
     if unknown:
         sys.exit(f"release.py: unknown target {', '.join(unknown)}: use some of {', '.join(TARGETS)}")
     targets = [t for t in TARGETS if t in args.targets.split(",")]
+    extra = [a for option in args.package_option for a in ("-o", option)]
     out = os.path.abspath(args.out)
     work = os.path.abspath(args.work or out.rstrip("/") + "-work")
     os.makedirs(out, exist_ok=True)
@@ -351,7 +355,8 @@ def main(argv=None):
                        {"where": "nif_host", "ok": True, "equal": shim == reference}]}
 
     for target in targets:
-        spec = TARGETS[target]
+        spec = {**TARGETS[target]}
+        spec["options"] = spec.get("options", []) + extra
         ext = spec.get("ext", "so")
         windows = ext == "dll"
         row = {"target": target, "profile": spec["profile"], "runs": []}
