@@ -2,6 +2,7 @@
 sources from the local mirror, and each package variant built once per session. The plain helpers
 live in bench/harness.py (the bench scripts use them too; pytest.ini puts bench/ on sys.path) and
 are re-exported here for the tests."""
+import ast
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from llama_cpp_recipe.cpu import CPU_VARIANTS
 from harness import (ARCHIVE, BACKEND_OPS, LAVAPIPE_OPS, PARTS, PROFILES, REF, ROOT, SHA256, UPSTREAM, VERSION, Conan,  # noqa: F401
                      Packages, build_consumer, build_package, build_programs, cpu_info, cuda_create_args,
                      debian11_root, declared_cpu_functions, erl_nif_include, extract_upstream, instructions_by_variant,
@@ -61,6 +63,41 @@ def background_popen(args, **kwargs):
     return proc
 
 
+# Warm-up work (trigger fixture name -> function(tmp_path_factory)): started with the session, in a
+# thread, if a collected test uses the trigger fixture, and never waited for. It fills a cache the
+# tests share (Zig's: tests/test_libc_targets.py) with what their own steps would otherwise build
+# one process at a time, leaving a core idle. Its commands (warmup_run) run at the lowest CPU
+# priority like BACKGROUND's; stop_warmups() kills what still runs, so that no test waits for a
+# cache lock held by a process that gets no CPU.
+WARMUPS = {}
+_WARMUP_PROCS = []
+_WARMUPS_STOPPED = threading.Event()
+
+
+def warmup_run(args, **kwargs):
+    """Runs one warm-up command (background_popen) to its end; returns its exit status, or None
+    once stop_warmups() has been called (then nothing more starts)."""
+    with _BACKGROUND_LOCK:
+        if _WARMUPS_STOPPED.is_set():
+            return None
+    proc = background_popen(args, **kwargs)
+    with _BACKGROUND_LOCK:
+        _WARMUP_PROCS.append(proc)
+        if _WARMUPS_STOPPED.is_set():
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def stop_warmups():
+    """Kills the warm-up commands that still run; none starts after this."""
+    with _BACKGROUND_LOCK:
+        _WARMUPS_STOPPED.set()
+        running = [proc for proc in _WARMUP_PROCS if proc.poll() is None]
+        for proc in running:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return len(running)
+
+
 def pytest_collection_modifyitems(items):
     """The tests that wait for background work run last (stable order otherwise): the work then has
     the whole session's idle CPU."""
@@ -70,9 +107,13 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory, private_user_dirs):
     used = {name for item in request.session.items for name in item.fixturenames}
-    pool = ThreadPoolExecutor(max_workers=max(1, len(BACKGROUND)))
+    pool = ThreadPoolExecutor(max_workers=max(1, len(BACKGROUND) + len(WARMUPS)))
     jobs = {name: pool.submit(work, tmp_path_factory) for name, work in BACKGROUND.items() if name in used}
+    for trigger, work in WARMUPS.items():
+        if trigger in used:
+            pool.submit(work, tmp_path_factory)
     yield jobs
+    stop_warmups()
     with _BACKGROUND_LOCK:
         _SESSION_ENDED.set()
         for proc in _BACKGROUND_PROCS:
@@ -135,7 +176,36 @@ def parts_package(packages, ccache):
 # superset, run under the emulator; test_package under an emulator (the conf
 # user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under qemu.
 LEAN = ["-o", "*:with_common=False"]
-CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-mingw": LEAN}
+# CI's x86_64 dispatch packages other than the default one, the glibc-2.28 Zig package (also the
+# release test's) and the MinGW one, compile only the CPU_VARIANTS rows this machine's CPU runs (the
+# cpu_variants option): no test here can run the others, and each costs about 65 CPU-seconds per
+# package (on the AVX2 machines: alderlake, skylakex and icelake). The default package keeps every
+# row (tests/test_cpu_dispatch.py checks each row's code in its archive, AVX-512 included);
+# bench/release_set.py builds every target with every row.
+CI_X86_VARIANTS = runnable_variants()
+X86_ROWS = ([] if CI_X86_VARIANTS == [v["name"] for v in CPU_VARIANTS["x86_64"]]
+            else ["-o", f"*:cpu_variants={','.join(CI_X86_VARIANTS)}"])
+CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-mingw": LEAN + X86_ROWS}
+
+
+def variants_in_archive(nm, archive):
+    """The x86_64 CPU_VARIANTS rows whose renamed code a cpu_baseline=dispatch archive holds (a
+    function defined under the row's prefix), in table order, and the names its package's
+    llama-cpp-cpu-variant.h lists (package folder/include, next to lib/)."""
+    listing = subprocess.run([nm, "--defined-only", "-P", archive], capture_output=True, text=True, check=True).stdout
+    code = {row.split()[0] for row in listing.splitlines() if len(row.split()) >= 2 and row.split()[1] == "T"}
+    rows = [name for prefix, name in variant_prefixes().items() if any(s.startswith(prefix) for s in code)]
+    header = os.path.join(os.path.dirname(os.path.dirname(archive)), "include", "llama-cpp-cpu-variant.h")
+    with open(header) as f:
+        listed = re.search(r"one of: ([^)]*)\)", f.read()).group(1).split(", ")
+    return rows, listed
+
+
+def cross_compiler(target):
+    """The C++ compiler a cross target's profile names (tools.build:compiler_executables 'cpp')."""
+    with open(profile(target)) as f:
+        line = re.search(r"^tools\.build:compiler_executables=(.+)$", f.read(), re.M).group(1)
+    return ast.literal_eval(line)["cpp"]
 
 
 def cross_profiles(target):

@@ -11,22 +11,25 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 
 import pytest
 
 from llama_cpp_recipe import nifcheck
-from conftest import REF, ROOT, build_programs, debian11_root, erl_nif_include, needs, profile, run_loader
+from conftest import (CI_X86_VARIANTS, REF, ROOT, WARMUPS, X86_ROWS, build_programs, debian11_root, erl_nif_include,
+                      needs, profile, run_loader, stop_warmups, variants_in_archive, warmup_run)
 
 ZIG_TARGETS = {
     # profile: (nifcheck floor, Zig target, options in CI)
-    # The glibc-2.28 package has the default options: it is also the x86_64-linux-gnu package of
-    # the precompiled set (tests/test_release.py, same Conan home: built once). The musl one is
+    # The glibc-2.28 package has the default options but for the dispatch rows, only those this
+    # CPU runs (conftest's X86_ROWS): it is also the x86_64-linux-gnu package of the precompiled
+    # set (tests/test_release.py passes the same option; same Conan home: built once). The musl one is
     # llama + ggml only (what the profile changes is the C library under it; llama-common adds
     # about 2 minutes of CI time) with one CPU baseline instead of the dispatch (four sub-builds,
     # about 2 minutes): the glibc-2.28 package proves the dispatch under Zig here,
     # bench/libc_targets.py and the release set on every target.
-    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", []),
+    "linux-x86_64-glibc2.28": ("glibc2.28", "x86_64-linux-gnu.2.28", X86_ROWS),
     "linux-x86_64-musl": ("musl", "x86_64-linux-musl", ["-o", "*:with_common=False", "-o", "*:cpu_baseline=x86-64-v3"]),
 }
 # conan create runs test_package (which applies the profile's floor to what it links) for the
@@ -41,6 +44,44 @@ MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"  # Debian's musl package
 
 def zig_tool(target, tool):
     return os.path.join(ROOT, "profiles", "zig", "bin", f"{ZIG_TARGETS[target][1]}-{tool}")
+
+
+WARMED = {}  # Zig target -> seconds its warm-up took, for the ones that finished
+
+
+def _zig_runtime(tmp_path_factory):
+    """Warm-up (conftest's WARMUPS): Zig builds its runtime for a target (compiler-rt, libunwind,
+    libc++ and libc++abi, the libc's stubs or musl itself) at the first link, one process at a
+    time: 86 s (glibc 2.28) and 125 s (musl) of one core on the Zen 3 VM, the other core idle,
+    inside the first configure of each package (its try-compiles link). The same two links here
+    (a debug C++ executable, as CMake's checks link; an -O2 shared object, as the NIFs) fill the
+    session's Zig cache with exactly those builds (the same cache hashes) while the tests before
+    this module leave a core idle."""
+    work = tmp_path_factory.mktemp("zig-warmup")
+    source = work / "warm.cpp"
+    source.write_text("#include <stdexcept>\n#include <string>\n#include <vector>\n"
+                      "int f(int n) { std::vector<std::string> v(n, \"x\"); if (v.empty()) throw std::runtime_error(\"e\");"
+                      " return (int) v.size(); }\nint main() { return f(1) - 1; }\n")
+    for target in ZIG_TARGETS:
+        started = time.time()
+        for flags in ([], ["-O2", "-shared", "-fPIC"]):
+            code = warmup_run([zig_tool(target, "c++"), *flags, str(source), "-o", str(work / f"{target}-{len(flags)}")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if code != 0:
+                return  # stopped, or no Zig: the tests build the runtime themselves (and say why they fail)
+        WARMED[target] = round(time.time() - started)
+
+
+WARMUPS["zig_warmed"] = _zig_runtime
+
+
+@pytest.fixture(scope="module", autouse=True)
+def zig_warmed(request):
+    """This module's tests start: the Zig warm-up stops if it still runs (its finished builds stay
+    in the cache; a test never waits for a lock held by a lowest-priority process)."""
+    killed = stop_warmups()
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print(f"\nZig runtime warm-up: finished {WARMED or 'none'} (seconds); {killed} command(s) still running killed")
 
 
 def profiles(target):
@@ -170,6 +211,17 @@ def test_musl_nif_runs_through_the_musl_loader(zig_nif):
     binary = nifcheck.inspect(built["path"])
     print(binary.needed)
     assert binary.needed and all(n in ("libc.so",) or n.startswith("ld-musl") for n in binary.needed)
+
+
+@pytest.mark.parametrize("target", DISPATCH_TARGETS)
+def test_dispatch_package_holds_the_rows_asked_for(zig_nif, target):
+    """CI builds the package with the dispatch rows this CPU runs (the cpu_variants option, set
+    where the CPU lacks a row): the archive holds the code of exactly those, and the package's
+    header names exactly those."""
+    folder = zig_nif(target)["package"]["folder"]
+    rows, listed = variants_in_archive("nm", os.path.join(folder, "lib", "libggml-cpu.a"))
+    print(f"{target}: rows {rows}, header {listed}, asked {X86_ROWS or 'all'}")
+    assert rows == listed == CI_X86_VARIANTS
 
 
 @pytest.mark.parametrize("model", sorted(QEMU_MODELS))

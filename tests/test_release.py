@@ -2,8 +2,8 @@
 and checksum.exs are read back by Elixir the way elixir_make reads them (Code.eval_file, sha256,
 :erl_tar.extract), and the Elixir example's `mix test` runs on the x86_64 artifact. CI builds and
 runs one target, x86_64-linux-gnu (the glibc-2.28 floor: natively and in Debian 11), in the tests'
-Conan home: its package is the one test_libc_targets.py builds (same options), so nothing is built
-twice. The Windows target (its package needs llama-common, which CI's MinGW package leaves out: CI
+Conan home: its package is the one test_libc_targets.py builds (same options: release.py's -o passes
+CI's dispatch rows, conftest's X86_ROWS), so nothing is built twice. The Windows target (its package needs llama-common, which CI's MinGW package leaves out: CI
 time) and the whole set, cold and warm, are bench's (bench/release_set.py, docs/release.md)."""
 import json
 import os
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, needs
+from conftest import ROOT, X86_ROWS, needs
 
 sys.path.insert(0, os.path.join(ROOT, "examples", "precompiled"))
 import release  # noqa: E402
@@ -84,7 +84,7 @@ def release_run(conan, cpu_nif, tmp_path_factory):
     work = tmp_path_factory.mktemp("release")
     dist = work / "dist"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "precompiled", "release.py"), "--out", str(dist),
-                           "--targets", ",".join(CI_TARGETS)], capture_output=True, text=True, timeout=5400,
+                           "--targets", ",".join(CI_TARGETS), *X86_ROWS], capture_output=True, text=True, timeout=5400,
                           env={**os.environ, "CONAN_HOME": conan.home})  # Zig's cache: the session's XDG one
     print(proc.stdout)
     print(proc.stderr[-3000:])

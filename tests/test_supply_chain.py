@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, build_package, cross_create_args, needs,
-                      private_conan, source_mirror)
+from conftest import (ARCHIVE, BACKGROUND, REF, SHA256, background_popen, build_package, cross_compiler,
+                      cross_create_args, needs, private_conan, source_mirror)
 
 
 def fresh_conan(tmp_path_factory, name, mirror=None):
@@ -57,7 +57,7 @@ def _second_build(tmp_path_factory):
     and the reproducibility tests (CI time). Background work (conftest.BACKGROUND): it starts
     with the session, at the lowest CPU priority, and shares nothing with the first build."""
     needs(_unshare_works(), "unshare -n (a network namespace, to prove the build needs no network)")
-    needs(shutil.which("riscv64-linux-gnu-g++"), "riscv64-linux-gnu-g++")
+    needs(shutil.which(cross_compiler(REBUILT)), cross_compiler(REBUILT))
     other = fresh_conan(tmp_path_factory, "reproducible_home_with_a_longer_path")
     args = ["unshare", "-n", other.executable, "create", ".", "--build=missing", *cross_create_args(REBUILT)]
     env = {**other.env, "SOURCE_DATE_EPOCH": "1700000000"}
