@@ -275,8 +275,12 @@ class LlamaCppConan(ConanFile):
             self.info.conf.define(LIBC_CONF, libc)
         variants = self.info.options.get_safe("cpu_variants")
         if variants:
-            # the same rows, however written, are the same package; all of them is the default
-            rows = [v["name"] for v in chosen_variants(str(self.info.settings.arch), str(variants))]
+            # the same rows, however written, are the same package; all of them is the default.
+            # A value validate() refuses stays as written (Conan computes the id first).
+            try:
+                rows = [v["name"] for v in chosen_variants(str(self.info.settings.arch), str(variants))]
+            except ValueError:
+                return
             everything = len(rows) == len(CPU_VARIANTS[str(self.info.settings.arch)])
             self.info.options.cpu_variants = None if everything else ",".join(rows)
 

@@ -59,8 +59,8 @@ def dispatch_table(arch, functions, variants=None):
     `functions` (header_functions() rows) as X-macro lists."""
     def macro(head, rows):
         return f"#define {head} \\\n" + " \\\n".join(f"    {row}" for row in rows) + "\n"
-    variants = [f'X("{v["name"]}", {variant_prefix(v)}, {" | ".join(f"F_{f}" for f in v["isa"]) or "0"})'
-                for v in (variants or CPU_VARIANTS[arch])]
+    listed = [f'X("{v["name"]}", {variant_prefix(v)}, {" | ".join(f"F_{f}" for f in v["isa"]) or "0"})'
+              for v in (variants or CPU_VARIANTS[arch])]
     rows = []
     for ret, name, args in functions:
         kind = "REFUSABLE" if name in DISPATCH_REFUSABLE else "VOID" if ret == "void" else "VALUE"
@@ -73,7 +73,7 @@ def dispatch_table(arch, functions, variants=None):
             "/* X(feature, bit): the features cpu_features() reports */\n"
             + macro("CPU_FEATURES(X)", [f"X({flag}, {i})" for i, flag in enumerate(DISPATCH_FEATURES[arch])])
             + "/* X(name, symbol prefix, features needed): the variants, lowest first */\n"
-            + macro("CPU_VARIANTS(X)", variants)
+            + macro("CPU_VARIANTS(X)", listed)
             + "/* X(P, kind, return type, name, (parameters), (arguments)): the forwarded ggml-cpu.h functions;\n"
             " * kind REFUSABLE answers NULL when a forced variant cannot run, VOID returns nothing */\n"
             + macro("CPU_FUNCTIONS(X, P)", rows))
