@@ -52,11 +52,11 @@ WARMED = {}  # Zig target -> seconds its warm-up took, for the ones that finishe
 def _zig_runtime(tmp_path_factory):
     """Warm-up (conftest's WARMUPS): Zig builds its runtime for a target (compiler-rt, libunwind,
     libc++ and libc++abi, the libc's stubs or musl itself) at the first link, one process at a
-    time: 86 s (glibc 2.28) and 125 s (musl) of one core on the Zen 3 VM, the other core idle,
-    inside the first configure of each package (its try-compiles link). The same two links here
-    (a debug C++ executable, as CMake's checks link; an -O2 shared object, as the NIFs) fill the
-    session's Zig cache with exactly those builds (the same cache hashes) while the tests before
-    this module leave a core idle."""
+    time: 86 s (glibc 2.28) and 125 s (musl) of one core on a Zen 2 VM (AMD EPYC family 23 model
+    49), the other core idle, inside the first configure of each package (its try-compiles link).
+    The same two links here (a debug C++ executable, as CMake's checks link; an -O2 shared
+    object, as the NIFs) fill the session's Zig cache with exactly those builds (the same cache
+    hashes) while the tests before this module leave a core idle."""
     work = tmp_path_factory.mktemp("zig-warmup")
     source = work / "warm.cpp"
     source.write_text("#include <stdexcept>\n#include <string>\n#include <vector>\n"
