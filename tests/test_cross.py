@@ -14,8 +14,9 @@ import pytest
 from llama_cpp_recipe import nifcheck
 from llama_cpp_recipe.cpu import CPU_VARIANT_ENV, CPU_VARIANTS
 from conftest import (CI_X86_VARIANTS, CROSS_OPTIONS, build_programs, cross_compiler, cross_create_args,
-                      cross_profiles, declared_cpu_functions, instructions_by_variant, matches_oracle, needs, plain_definitions, run_loader, runnable_variants,
-                      variant_prefixes, variants_in_archive, within_bounds)
+                      cross_profiles, declared_cpu_functions, instructions_by_variant, matches_oracle, needs,
+                      plain_definitions, run_loader, runnable_variants, variant_prefixes, variants_in_archive,
+                      within_bounds)
 
 QEMU = {
     "linux-armv8": ("aarch64", "qemu-aarch64 -L /usr/aarch64-linux-gnu"),

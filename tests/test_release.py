@@ -3,8 +3,9 @@ and checksum.exs are read back by Elixir the way elixir_make reads them (Code.ev
 :erl_tar.extract), and the Elixir example's `mix test` runs on the x86_64 artifact. CI builds and
 runs one target, x86_64-linux-gnu (the glibc-2.28 floor: natively and in Debian 11), in the tests'
 Conan home: its package is the one test_libc_targets.py builds (same options: release.py's -o passes
-CI's dispatch rows, conftest's X86_ROWS), so nothing is built twice. The Windows target (its package needs llama-common, which CI's MinGW package leaves out: CI
-time) and the whole set, cold and warm, are bench's (bench/release_set.py, docs/release.md)."""
+CI's dispatch rows, conftest's X86_ROWS), so nothing is built twice. The Windows target (its
+package needs llama-common, which CI's MinGW package leaves out: CI time) and the whole set, cold
+and warm, are bench's (bench/release_set.py, docs/release.md)."""
 import json
 import os
 import shutil
