@@ -313,6 +313,12 @@ class LlamaCppConan(ConanFile):
     def _dispatch(self):
         return str(self.options.cpu_baseline) == "dispatch"
 
+    @property
+    def _cpu_variants(self):
+        """The CPU_VARIANTS rows cpu_baseline=dispatch builds (the cpu_variants option; default all),
+        which validate() has checked."""
+        return chosen_variants(str(self.settings.arch), self.options.get_safe("cpu_variants") or None)
+
     def generate(self):
         generator = None if self.conf.get("tools.cmake.cmaketoolchain:generator") else "Ninja"
         tc = CMakeToolchain(self, generator=generator)
@@ -360,7 +366,7 @@ class LlamaCppConan(ConanFile):
                     f"install its OpenMP runtime (libgomp/libomp-dev) or use openmp=False")
         cmake.build()
         if self._dispatch:
-            CpuDispatch(self, os.path.join(self._recipe_src, "dispatch")).build()
+            CpuDispatch(self, os.path.join(self._recipe_src, "dispatch"), self._cpu_variants).build()
 
     def _report_shader_features(self):
         """Which optional shader extensions of ggml-vulkan this glslc compiles, probed with
@@ -406,8 +412,7 @@ class LlamaCppConan(ConanFile):
             shutil.copyfile(os.path.join(self.build_folder, "cpu-dispatch", "libggml-cpu.a"),
                             os.path.join(libdir, "libggml-cpu.a"))
             save(self, os.path.join(self.package_folder, "include", CPU_VARIANT_HEADER),
-                 cpu_variant_header(self._recipe_src, str(self.settings.arch),
-                                    chosen_variants(str(self.settings.arch), self.options.get_safe("cpu_variants") or None)))
+                 cpu_variant_header(self._recipe_src, str(self.settings.arch), self._cpu_variants))
         if stdcpp_library(self):
             save(self, os.path.join(self.package_folder, CXX_RUNTIME["build_module"]),
                  cxx_runtime_module(self._recipe_src, stdcpp_library(self)))

@@ -10,7 +10,7 @@ from conan.tools.build import build_jobs
 from conan.tools.files import copy, load, save
 
 from .config import cache_variables, recipe_inputs
-from .cpu import CPU_VARIANT_ENV, CPU_VARIANTS, DISPATCH_FEATURES, chosen_variants, variant_cmake
+from .cpu import CPU_VARIANT_ENV, CPU_VARIANTS, DISPATCH_FEATURES, variant_cmake
 from .tables import BACKENDS, OPTIONAL_PARTS, PINNED
 
 TABLE_HEADER = "cpu-dispatch-table.h"  # what dispatch_table() writes next to dispatch.c
@@ -89,15 +89,14 @@ class CpuDispatch:
     function for all variants, possibly the AVX-512 one. A generated dispatcher defines every
     ggml-cpu.h function and forwards it to the chosen variant; build/cpu-dispatch/libggml-cpu.a
     (dispatcher + all renamed objects) replaces upstream's archive in package(). `sources`: the
-    folder of dispatch.c (recipe_src/dispatch, exported with the recipe's sources)."""
+    folder of dispatch.c (recipe_src/dispatch, exported with the recipe's sources); `variants`: the
+    CPU_VARIANTS rows to build (chosen_variants())."""
 
-    def __init__(self, conanfile, sources):
+    def __init__(self, conanfile, sources, variants):
         self.cf = conanfile
         self.sources = sources
         self.arch = str(conanfile.settings.arch)
-        # the rows of the cpu_variants option (default: every CPU_VARIANTS row); validate() has
-        # refused names it does not know
-        self.variants = chosen_variants(self.arch, conanfile.options.get_safe("cpu_variants") or None)
+        self.variants = variants  # the CPU_VARIANTS rows to build, lowest first (the option cpu_variants)
         self.folder = os.path.join(conanfile.build_folder, "cpu-dispatch")
         # PE/COFF (MinGW-w64) or ELF objects: what marks a COMDAT group differs (see _comdat)
         self.coff = conanfile.settings.os == "Windows"

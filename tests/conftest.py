@@ -190,15 +190,16 @@ CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-min
 
 def variants_in_archive(nm, archive):
     """The x86_64 CPU_VARIANTS rows whose renamed code a cpu_baseline=dispatch archive holds (a
-    function defined under the row's prefix), in table order, and the names its package's
-    llama-cpp-cpu-variant.h lists (package folder/include, next to lib/)."""
+    function defined under the row's prefix), in table order."""
     listing = subprocess.run([nm, "--defined-only", "-P", archive], capture_output=True, text=True, check=True).stdout
     code = {row.split()[0] for row in listing.splitlines() if len(row.split()) >= 2 and row.split()[1] == "T"}
-    rows = [name for prefix, name in variant_prefixes().items() if any(s.startswith(prefix) for s in code)]
-    header = os.path.join(os.path.dirname(os.path.dirname(archive)), "include", "llama-cpp-cpu-variant.h")
-    with open(header) as f:
-        listed = re.search(r"one of: ([^)]*)\)", f.read()).group(1).split(", ")
-    return rows, listed
+    return [name for prefix, name in variant_prefixes().items() if any(s.startswith(prefix) for s in code)]
+
+
+def header_variants(package_folder):
+    """The variant names a dispatch package's llama-cpp-cpu-variant.h lists."""
+    with open(os.path.join(package_folder, "include", "llama-cpp-cpu-variant.h")) as f:
+        return re.search(r"one of: ([^)]*)\)", f.read()).group(1).split(", ")
 
 
 def cross_compiler(target):

@@ -18,7 +18,7 @@ import pytest
 
 from llama_cpp_recipe import nifcheck
 from conftest import (CI_X86_VARIANTS, REF, ROOT, WARMUPS, X86_ROWS, build_programs, debian11_root, erl_nif_include,
-                      needs, profile, run_loader, stop_warmups, variants_in_archive, warmup_run)
+                      header_variants, needs, profile, run_loader, stop_warmups, variants_in_archive, warmup_run)
 
 ZIG_TARGETS = {
     # profile: (nifcheck floor, Zig target, options in CI)
@@ -219,7 +219,7 @@ def test_dispatch_package_holds_the_rows_asked_for(zig_nif, target):
     where the CPU lacks a row): the archive holds the code of exactly those, and the package's
     header names exactly those."""
     folder = zig_nif(target)["package"]["folder"]
-    rows, listed = variants_in_archive("nm", os.path.join(folder, "lib", "libggml-cpu.a"))
+    rows, listed = variants_in_archive("nm", os.path.join(folder, "lib", "libggml-cpu.a")), header_variants(folder)
     print(f"{target}: rows {rows}, header {listed}, asked {X86_ROWS or 'all'}")
     assert rows == listed == CI_X86_VARIANTS
 
