@@ -147,6 +147,10 @@ def test_source_date_epoch_and_cross_building_keep_the_baseline(conan, upstream_
     ("macos-armv8-metal", {"GGML_METAL": "ON", "GGML_METAL_EMBED_LIBRARY": "ON", "GGML_BLAS": "ON",
                            "GGML_BLAS_VENDOR": "Apple", "GGML_ACCELERATE": "ON", "GGML_CPU_ARM_ARCH": "armv8-a"}),
     ("macos-x86_64", {"GGML_METAL": "OFF", "GGML_ACCELERATE": "ON", "GGML_AVX2": "ON", "GGML_AVX512": "OFF"}),
+    # Zig without an SDK: no framework, so neither Accelerate nor its BLAS
+    ("macos-armv8-zig", {"GGML_METAL": "OFF", "GGML_ACCELERATE": "OFF", "GGML_BLAS": "OFF",
+                         "GGML_CPU_ARM_ARCH": "armv8-a"}),
+    ("macos-x86_64-zig", {"GGML_METAL": "OFF", "GGML_ACCELERATE": "OFF", "GGML_BLAS": "OFF", "GGML_AVX2": "ON"}),
     ("linux-x86_64-cuda", {"GGML_CUDA": "ON", "GGML_CUDA_NCCL": "OFF", "GGML_CUDA_NO_VMM": "ON",
                            "GGML_CUDA_FA": "ON"}),
 ])
