@@ -168,11 +168,11 @@ def parts_package(packages, ccache):
 
 
 # The cross packages CI builds (tests/test_cross.py; tests/test_supply_chain.py builds the riscv64
-# one a second time for the reproducibility proof). All three leave llama-common out: what they
-# prove is the CPU code, the link and the loader under emulation, and common costs 260-360
-# CPU-seconds of compiling per package (ninja logs, docs/ci.md). The MinGW package with common, the
-# Windows package of the precompiled set, is bench/release_set.py's (CI's release test builds the
-# x86_64-linux-gnu target only). No test_package (CI time): the tests' own NIF and loader, a
+# one a second time for the reproducibility proof). The armv8 and riscv64 ones leave llama-common
+# out: what they prove is the CPU code, the link and the loader under emulation, and common costs
+# 260-360 CPU-seconds of compiling per package (ninja logs, docs/ci.md). The MinGW one keeps it: it
+# is also the Windows package of the precompiled set, CI's second release target
+# (tests/test_release.py, the same options through release.py's -o). No test_package (CI time): the tests' own NIF and loader, a
 # superset, run under the emulator; test_package under an emulator (the conf
 # user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under qemu.
 LEAN = ["-o", "*:with_common=False"]
@@ -185,7 +185,7 @@ LEAN = ["-o", "*:with_common=False"]
 CI_X86_VARIANTS = runnable_variants()
 X86_ROWS = ([] if CI_X86_VARIANTS == [v["name"] for v in CPU_VARIANTS["x86_64"]]
             else ["-o", f"*:cpu_variants={','.join(CI_X86_VARIANTS)}"])
-CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-mingw": LEAN + X86_ROWS}
+CROSS_OPTIONS = {"linux-armv8": LEAN, "linux-riscv64": LEAN, "windows-x86_64-mingw": X86_ROWS}
 
 
 def variants_in_archive(nm, archive):

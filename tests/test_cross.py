@@ -150,10 +150,12 @@ def test_windows_mingw_dll_runs_under_wine(mingw_run, packages, cpu_nif):
     assert problems == []
     assert {n.lower() for n in binary.needed} <= {"kernel32.dll", "advapi32.dll", "msvcrt.dll"}, binary.needed
     assert binary.exports and all(e.startswith("lnif_") for e in binary.exports)
-    # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them
+    # ggml names its MinGW archives ggml*.a; the package renames them so -lggml finds them (CI's
+    # MinGW package has llama-common in: it is the release test's Windows package too)
     folder = packages.built["windows-x86_64-mingw"]["folder"]
     assert sorted(f for f in os.listdir(os.path.join(folder, "lib")) if f.endswith(".a")) == \
-        ["libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama.a"]
+        ["libcpp-httplib.a", "libggml-base.a", "libggml-cpu.a", "libggml.a", "libllama-common-base.a",
+         "libllama-common.a", "libllama.a"]
     # it ran: under wine, same variant and tokens as Linux x86_64, errors are errors
     assert report["cpu_variant"] == runnable_variants()[-1] == cpu_nif["report"]["cpu_variant"]
     assert report["failures"] == 0

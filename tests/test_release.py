@@ -1,11 +1,11 @@
 """examples/precompiled/release.py, the command that builds the precompiled NIF set: its archives
 and checksum.exs are read back by Elixir the way elixir_make reads them (Code.eval_file, sha256,
 :erl_tar.extract), and the Elixir example's `mix test` runs on the x86_64 artifact. CI builds and
-runs one target, x86_64-linux-gnu (the glibc-2.28 floor: natively and in Debian 11), in the tests'
-Conan home: its package is the one test_libc_targets.py builds (same options: release.py's -o passes
-CI's dispatch rows, conftest's X86_ROWS), so nothing is built twice. The Windows target (its
-package needs llama-common, which CI's MinGW package leaves out: CI time) and the whole set, cold
-and warm, are bench's (bench/release_set.py, docs/release.md)."""
+runs two targets in the tests' Conan home: x86_64-linux-gnu (the glibc-2.28 floor: natively and in
+Debian 11) and x86_64-windows-msvc (MinGW, under wine). Their packages are the ones
+test_libc_targets.py and test_cross.py build (same options: release.py's -o passes CI's dispatch
+rows, conftest's X86_ROWS), so nothing is built twice. The whole set, cold and warm, is bench's
+(bench/release_set.py, docs/release.md)."""
 import json
 import os
 import shutil
@@ -21,7 +21,7 @@ from conftest import ROOT, X86_ROWS, needs
 sys.path.insert(0, os.path.join(ROOT, "examples", "precompiled"))
 import release  # noqa: E402
 
-CI_TARGETS = ["x86_64-linux-gnu"]
+CI_TARGETS = ["x86_64-linux-gnu", "x86_64-windows-msvc"]
 
 # what elixir_make does with a downloaded archive (ElixirMake.Artefact.verify_and_decompress):
 # checksum.exs evaluated as an Elixir map, "sha256:<hex>" compared, the archive unpacked into priv/
@@ -93,7 +93,7 @@ def release_run(conan, cpu_nif, tmp_path_factory):
     return {"proc": proc, "dist": dist, "facts": facts}
 
 
-def test_release_builds_runs_and_matches_on_the_ci_target(release_run):
+def test_release_builds_runs_and_matches_on_the_ci_targets(release_run):
     proc, facts, dist = release_run["proc"], release_run["facts"], release_run["dist"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["where"] for r in facts["native"]["runs"]] == ["Erlang/OTP VM (erl)", "nif_host"]
@@ -108,10 +108,11 @@ def test_release_builds_runs_and_matches_on_the_ci_target(release_run):
         assert row["runs"] and all(run["ok"] and run["equal"] for run in row["runs"]), row["runs"]
     wheres = {target: [run["where"] for run in row["runs"]] for target, row in rows.items()}
     assert wheres["x86_64-linux-gnu"][1] == "Debian 11 (glibc 2.31)"
+    assert wheres["x86_64-windows-msvc"][0].startswith("wine"), wheres
     sums = (dist / "checksum.exs").read_text()
     for row in rows.values():
         assert f'"{row["archive"]}" => "sha256:{release.sha256((dist / row["archive"]).read_bytes())}"' in sums
-    assert "| x86_64-linux-gnu |" in proc.stdout
+    assert "| x86_64-linux-gnu |" in proc.stdout and "| x86_64-windows-msvc |" in proc.stdout
 
 
 def build_paths_in(dist, paths):
