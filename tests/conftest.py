@@ -172,8 +172,8 @@ def parts_package(packages, ccache):
 # out: what they prove is the CPU code, the link and the loader under emulation, and common costs
 # 260-360 CPU-seconds of compiling per package (ninja logs, docs/ci.md). The MinGW one keeps it: it
 # is also the Windows package of the precompiled set, CI's second release target
-# (tests/test_release.py, the same options through release.py's -o). No test_package (CI time): the tests' own NIF and loader, a
-# superset, run under the emulator; test_package under an emulator (the conf
+# (tests/test_release.py, the same options through release.py's -o). No test_package (CI time):
+# the tests' own NIF and loader, a superset, run under the emulator; test_package under an emulator (the conf
 # user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under qemu.
 LEAN = ["-o", "*:with_common=False"]
 # CI's x86_64 dispatch packages other than the default one, the glibc-2.28 Zig package (also the
