@@ -173,8 +173,9 @@ def parts_package(packages, ccache):
 # 260-360 CPU-seconds of compiling per package (ninja logs, docs/ci.md). The MinGW one keeps it: it
 # is also the Windows package of the precompiled set, CI's second release target
 # (tests/test_release.py, the same options through release.py's -o). No test_package (CI time):
-# the tests' own NIF and loader, a superset, run under the emulator; test_package under an emulator (the conf
-# user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's, for aarch64 under qemu.
+# the tests' own NIF and loader, a superset, run under the emulator; test_package under an
+# emulator (the conf user.llama-cpp:emulator, README "Cross builds") is bench/libc_targets.py's,
+# for aarch64 under qemu.
 LEAN = ["-o", "*:with_common=False"]
 # CI's x86_64 dispatch packages other than the default one, the glibc-2.28 Zig package (also the
 # release test's) and the MinGW one, compile only the CPU_VARIANTS rows this machine's CPU runs (the
